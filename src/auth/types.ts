@@ -1,0 +1,24 @@
+// What the HTTP layer asks of auth: who is calling, and may they do this.
+export type Action = "pull" | "push" | "delete";
+
+/** A resource and the actions wanted on it (the Docker token spec's scope). */
+export type Scope =
+  | { type: "repository"; name: string; actions: Action[] }
+  | { type: "registry"; name: "catalog"; actions: ["*"] };
+
+export interface Principal {
+  /** Token subject (user name), or null for an anonymous caller. */
+  subject: string | null;
+  /** Whether the caller holds `action` on repository `name` (used beyond the route's own scope, e.g. mount). */
+  can(name: string, action: Action): boolean;
+  /** Whether the caller may read every repository (admin, or an open registry). */
+  readsEverything: boolean;
+}
+
+export interface Authorizer {
+  /**
+   * Authenticates the request and checks that it holds every scope in `needed` (empty: only /v2/ itself).
+   * Throws RegistryError UNAUTHORIZED (401, with a WWW-Authenticate challenge) or DENIED (403).
+   */
+  authorize(req: Request, needed: Scope[]): Promise<Principal>;
+}

@@ -1,0 +1,78 @@
+// Configuration: parsed once per isolate from the Worker's env, typed, validated with errors that name the setting.
+import type { Env } from "./env";
+import { DEFAULT_SETTINGS, type RegistrySettings } from "./registry/deps";
+
+export type AuthMode = "open" | "token";
+
+export interface Config {
+  storage: { backend: "r2"; bucket: R2Bucket };
+  auth: { mode: AuthMode };
+  registry: RegistrySettings;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Skiff configuration is invalid: ${problems.join("; ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+function str(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return typeof v === "string" && v.trim() !== "" ? v.trim() : undefined;
+}
+
+function int(env: Env, name: string, min: number, max: number, problems: string[]): number | undefined {
+  const v = str(env, name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    problems.push(`${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(v)})`);
+    return undefined;
+  }
+  return n;
+}
+
+export function parseConfig(env: Env): Config {
+  const problems: string[] = [];
+  const backend = str(env, "STORAGE_BACKEND") ?? "r2";
+  if (backend !== "r2") problems.push(`STORAGE_BACKEND must be "r2" (got ${JSON.stringify(backend)})`);
+  const bucket = env.BUCKET as R2Bucket | undefined;
+  if (backend === "r2" && !bucket) problems.push("STORAGE_BACKEND=r2 needs an R2 bucket binding named BUCKET in wrangler.toml");
+
+  const authSetting = str(env, "SKIFF_AUTH") ?? "token";
+  if (authSetting !== "open" && authSetting !== "token") problems.push(`SKIFF_AUTH must be "open" or "token" (got ${JSON.stringify(authSetting)})`);
+
+  const partMiB = int(env, "UPLOAD_PART_SIZE_MIB", 5, 512, problems);
+  const maxManifest = int(env, "MAX_MANIFEST_BYTES", 4 * 1024 * 1024, 32 * 1024 * 1024, problems);
+  if (problems.length) throw new ConfigError(problems);
+  return {
+    storage: { backend: "r2", bucket: bucket! },
+    auth: { mode: authSetting as AuthMode },
+    registry: {
+      ...DEFAULT_SETTINGS,
+      ...(partMiB ? { partSize: partMiB * 1024 * 1024 } : {}),
+      ...(maxManifest ? { maxManifestBytes: maxManifest } : {}),
+    },
+  };
+}
+
+const cache = new WeakMap<object, Config | ConfigError>();
+
+/** The parsed config for this env; parsed once per isolate, a failure logged once. */
+export function loadConfig(env: Env): Config {
+  let c = cache.get(env);
+  if (!c) {
+    try {
+      c = parseConfig(env);
+      if (c.auth.mode === "open") console.warn("Skiff: SKIFF_AUTH=open: anyone can push and pull. For local development only.");
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      c = err;
+      console.error(err.message);
+    }
+    cache.set(env, c);
+  }
+  if (c instanceof ConfigError) throw c;
+  return c;
+}

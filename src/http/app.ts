@@ -1,0 +1,258 @@
+// The HTTP layer: hono routes that map requests to registry operations and results to responses. Nothing else.
+import { Hono, type Context, type MiddlewareHandler } from "hono";
+import type { Env } from "../env";
+import { loadConfig } from "../config";
+import { RegistryError } from "../protocol/errors";
+import { formatDigest, requireDigest } from "../protocol/digest";
+import { parseReference, requireName } from "../protocol/names";
+import { parseRangeHeader, contentRangeHeader, parseUploadContentRange } from "../protocol/ranges";
+import { parsePageRequest, nextLink } from "../protocol/pagination";
+import { MEDIA_TYPES } from "../protocol/mediatypes";
+import type { Action, Principal, Scope } from "../auth/types";
+import { authorizerFor } from "../auth";
+import { R2Store } from "../storage/r2";
+import type { RegistryDeps } from "../registry/deps";
+import { requireBlob, unlinkBlob, mountBlob } from "../registry/blobs";
+import { startUpload, loadUpload, appendChunk, completeUpload, uploadMonolithic, cancelUpload, uploadHeaders, uploadLocation } from "../registry/uploads";
+import { putManifest, getManifest, deleteManifest, readLimited } from "../registry/manifests";
+import { listTags, listRepositories, listReferrers, referrersIndex } from "../registry/listings";
+import { API_VERSION_HEADER, toErrorResponse } from "./responses";
+
+type Vars = { deps: RegistryDeps; principal: Principal; name: string };
+type AppEnv = { Bindings: Env; Variables: Vars };
+type C = Context<AppEnv>;
+
+export const app = new Hono<AppEnv>();
+
+const storeCache = new WeakMap<object, RegistryDeps>();
+function depsFor(env: Env): RegistryDeps {
+  let deps = storeCache.get(env);
+  if (!deps) {
+    const config = loadConfig(env);
+    deps = { store: new R2Store(config.storage.bucket), settings: config.registry };
+    storeCache.set(env, deps);
+  }
+  return deps;
+}
+
+app.onError((err) => toErrorResponse(err));
+app.notFound(() => toErrorResponse(new RegistryError("UNSUPPORTED", "no such endpoint", undefined, { status: 404 })));
+
+app.use("*", async (c, next) => {
+  c.set("deps", depsFor(c.env));
+  await next();
+  c.res.headers.set("Docker-Distribution-API-Version", "registry/2.0");
+});
+
+/** Validates :name and checks that the caller holds `actions` on it (plus any extra scopes). */
+function repo(actionsFor: (c: C) => Action[], extra: (c: C) => Scope[] = () => []): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const name = requireName(c.req.param("name") ?? "");
+    c.set("name", name);
+    const config = loadConfig(c.env);
+    const principal = await authorizerFor(config).authorize(c.req.raw, [{ type: "repository", name, actions: actionsFor(c) }, ...extra(c)]);
+    c.set("principal", principal);
+    await next();
+  };
+}
+const pull = repo(() => ["pull"]);
+const push = repo(() => ["pull", "push"]);
+const del = repo(() => ["delete"]);
+
+function contentLength(c: C): number | undefined {
+  const v = c.req.header("content-length");
+  if (v === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(v)) throw new RegistryError("SIZE_INVALID", "invalid Content-Length");
+  return Number(v);
+}
+
+function body(c: C): ReadableStream<Uint8Array> | null {
+  return c.req.raw.body;
+}
+
+// ---- base ----
+app.get("/v2/", async (c) => {
+  const config = loadConfig(c.env);
+  await authorizerFor(config).authorize(c.req.raw, []);
+  return c.json({});
+});
+app.get("/v2", (c) => c.redirect("/v2/", 301));
+
+// ---- catalog ----
+app.get("/v2/_catalog", async (c) => {
+  const config = loadConfig(c.env);
+  await authorizerFor(config).authorize(c.req.raw, [{ type: "registry", name: "catalog", actions: ["*"] }]);
+  const req = parsePageRequest(c.req.query("n"), c.req.query("last"));
+  const page = await listRepositories(c.var.deps, req);
+  if (page.next) c.header("Link", nextLink("/v2/_catalog", req.n ?? page.entries.length, page.next));
+  return c.json({ repositories: page.entries });
+});
+
+// ---- tags ----
+app.get("/v2/:name{.+}/tags/list", pull, async (c) => {
+  const req = parsePageRequest(c.req.query("n"), c.req.query("last"));
+  const page = await listTags(c.var.deps, c.var.name, req);
+  if (page.next) c.header("Link", nextLink(`/v2/${c.var.name}/tags/list`, req.n ?? page.entries.length, page.next));
+  return c.json({ name: c.var.name, tags: page.entries });
+});
+
+// ---- manifests ----
+app.get("/v2/:name{.+}/manifests/:reference", pull, async (c) => {
+  const ref = parseReference(c.req.param("reference"));
+  const head = c.req.method === "HEAD";
+  const m = await getManifest(c.var.deps, c.var.name, ref, !head);
+  const headers = {
+    "Content-Type": m.mediaType,
+    "Content-Length": String(m.size),
+    "Docker-Content-Digest": formatDigest(m.digest),
+    ETag: `"${formatDigest(m.digest)}"`,
+  };
+  return new Response(head ? null : m.body, { status: 200, headers });
+});
+
+app.put("/v2/:name{.+}/manifests/:reference", push, async (c) => {
+  const ref = parseReference(c.req.param("reference"));
+  const { deps, name } = c.var;
+  const limit = deps.settings.maxManifestBytes;
+  const declared = contentLength(c);
+  if (declared !== undefined && declared > limit) {
+    throw new RegistryError("SIZE_INVALID", `manifest larger than ${limit} bytes`, { limit }, { status: 413 });
+  }
+  const bytes = await readLimited(body(c), limit);
+  const result = await putManifest(deps, name, ref, bytes, c.req.header("content-type") ?? null, c.req.queries("tag") ?? []);
+  const digest = formatDigest(result.digest);
+  const headers: Record<string, string> = { Location: `/v2/${name}/manifests/${digest}`, "Docker-Content-Digest": digest };
+  if (result.subject) headers["OCI-Subject"] = result.subject;
+  return new Response(null, { status: 201, headers });
+});
+
+app.delete("/v2/:name{.+}/manifests/:reference", del, async (c) => {
+  await deleteManifest(c.var.deps, c.var.name, parseReference(c.req.param("reference")));
+  return new Response(null, { status: 202 });
+});
+
+// ---- referrers ----
+app.get("/v2/:name{.+}/referrers/:digest", pull, async (c) => {
+  const subject = requireDigest(c.req.param("digest"));
+  const artifactType = c.req.query("artifactType") || undefined;
+  const manifests = await listReferrers(c.var.deps, c.var.name, subject, artifactType);
+  const headers: Record<string, string> = { "Content-Type": MEDIA_TYPES.ociIndex };
+  if (artifactType) headers["OCI-Filters-Applied"] = "artifactType";
+  return new Response(JSON.stringify(referrersIndex(manifests)), { status: 200, headers });
+});
+
+// ---- uploads ----
+const mountScope = (c: C): Scope[] => {
+  const from = c.req.query("from");
+  return c.req.query("mount") && from ? [{ type: "repository", name: requireName(from), actions: ["pull"] }] : [];
+};
+
+app.post("/v2/:name{.+}/blobs/uploads/", repo(() => ["pull", "push"], mountScope), async (c) => {
+  const { deps, name, principal } = c.var;
+  const mount = c.req.query("mount");
+  const digestParam = c.req.query("digest");
+  if (mount) {
+    const digest = requireDigest(mount, "mount digest");
+    const from = c.req.query("from");
+    // Without `from`, a known blob is mounted only for callers who may read every repository.
+    if (from || principal.readsEverything) {
+      const blob = await mountBlob(deps, name, digest, from ? requireName(from) : null);
+      if (blob) {
+        const d = formatDigest(blob.digest);
+        return new Response(null, { status: 201, headers: { Location: `/v2/${name}/blobs/${d}`, "Docker-Content-Digest": d } });
+      }
+    }
+  } else if (digestParam !== undefined) {
+    const digest = requireDigest(digestParam);
+    const blob = await uploadMonolithic(deps, name, principal.subject, digest, body(c), contentLength(c));
+    const d = formatDigest(blob.digest);
+    return new Response(null, { status: 201, headers: { Location: `/v2/${name}/blobs/${d}`, "Docker-Content-Digest": d } });
+  }
+  const session = await startUpload(deps, name, principal.subject);
+  return new Response(null, {
+    status: 202,
+    headers: { ...uploadHeaders(session.state), "OCI-Chunk-Min-Length": String(deps.settings.partSize) },
+  });
+});
+
+app.get("/v2/:name{.+}/blobs/uploads/:id", push, async (c) => {
+  const session = await loadUpload(c.var.deps, c.var.name, c.req.param("id"), c.var.principal.subject);
+  return new Response(null, { status: 204, headers: uploadHeaders(session.state) });
+});
+
+app.patch("/v2/:name{.+}/blobs/uploads/:id", push, async (c) => {
+  const { deps, name, principal } = c.var;
+  const session = await loadUpload(deps, name, c.req.param("id"), principal.subject);
+  const rangeHeader = c.req.header("content-range");
+  let start: number | undefined;
+  let length = contentLength(c);
+  if (rangeHeader) {
+    const range = parseUploadContentRange(rangeHeader);
+    if (!range) throw new RegistryError("BLOB_UPLOAD_INVALID", `invalid Content-Range ${JSON.stringify(rangeHeader.slice(0, 80))}`, undefined, { status: 416, headers: uploadHeaders(session.state) });
+    if (length !== undefined && length !== range.length) {
+      throw new RegistryError("SIZE_INVALID", `Content-Length ${length} does not match Content-Range ${rangeHeader}`, undefined, { status: 416, headers: uploadHeaders(session.state) });
+    }
+    start = range.offset;
+    length = range.length;
+  }
+  await appendChunk(deps, session, body(c), { start, length });
+  return new Response(null, { status: 202, headers: uploadHeaders(session.state) });
+});
+
+app.put("/v2/:name{.+}/blobs/uploads/:id", push, async (c) => {
+  const { deps, name, principal } = c.var;
+  const digest = requireDigest(c.req.query("digest"));
+  const session = await loadUpload(deps, name, c.req.param("id"), principal.subject);
+  const rangeHeader = c.req.header("content-range");
+  if (rangeHeader) {
+    const range = parseUploadContentRange(rangeHeader);
+    if (!range || range.offset !== session.state.offset) {
+      throw new RegistryError("BLOB_UPLOAD_INVALID", "Content-Range does not continue the upload", undefined, { status: 416, headers: uploadHeaders(session.state) });
+    }
+  }
+  const blob = await completeUpload(deps, session, digest, body(c), { length: contentLength(c), stored: true });
+  const d = formatDigest(blob.digest);
+  return new Response(null, { status: 201, headers: { Location: `/v2/${name}/blobs/${d}`, "Docker-Content-Digest": d } });
+});
+
+app.delete("/v2/:name{.+}/blobs/uploads/:id", push, async (c) => {
+  const session = await loadUpload(c.var.deps, c.var.name, c.req.param("id"), c.var.principal.subject);
+  await cancelUpload(c.var.deps, session);
+  return new Response(null, { status: 204 });
+});
+
+// ---- blobs ----
+app.get("/v2/:name{.+}/blobs/:digest", pull, async (c) => {
+  const { deps, name } = c.var;
+  const digest = requireDigest(c.req.param("digest"));
+  const blob = await requireBlob(deps, name, digest);
+  const d = formatDigest(digest);
+  const base: Record<string, string> = {
+    "Docker-Content-Digest": d,
+    "Content-Type": "application/octet-stream",
+    "Accept-Ranges": "bytes",
+    ETag: `"${d}"`,
+    "Cache-Control": "max-age=31536000, immutable",
+  };
+  if (c.req.method === "HEAD") return new Response(null, { status: 200, headers: { ...base, "Content-Length": String(blob.size) } });
+
+  const range = parseRangeHeader(c.req.header("range"), blob.size);
+  if (range === "unsatisfiable") {
+    throw new RegistryError("RANGE_INVALID", `range not satisfiable for a blob of ${blob.size} bytes`, undefined, { headers: { "Content-Range": `bytes */${blob.size}` } });
+  }
+  const obj = await deps.store.get(blob.dataKey, range === "none" || blob.size === 0 ? undefined : range);
+  if (!obj) throw new RegistryError("BLOB_UNKNOWN", `blob ${d} data is missing`);
+  if (range === "none") return new Response(obj.body, { status: 200, headers: { ...base, "Content-Length": String(blob.size) } });
+  return new Response(obj.body, {
+    status: 206,
+    headers: { ...base, "Content-Length": String(range.length), "Content-Range": contentRangeHeader(range, blob.size) },
+  });
+});
+
+app.delete("/v2/:name{.+}/blobs/:digest", del, async (c) => {
+  await unlinkBlob(c.var.deps, c.var.name, requireDigest(c.req.param("digest")));
+  return new Response(null, { status: 202 });
+});
+
+void uploadLocation;
+void API_VERSION_HEADER;

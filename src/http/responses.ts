@@ -1,0 +1,25 @@
+// Response helpers shared by the routes.
+import { ERROR_CODES, RegistryError, errorBody } from "../protocol/errors";
+import { StorageError } from "../storage/types";
+import { ConfigError } from "../config";
+
+export const API_VERSION_HEADER = { "Docker-Distribution-API-Version": "registry/2.0" };
+
+export function errorResponse(err: RegistryError): Response {
+  const headers = new Headers({ "Content-Type": "application/json", ...API_VERSION_HEADER, ...err.headers });
+  return new Response(errorBody(err), { status: err.status, headers });
+}
+
+/** Maps any thrown value to an OCI error response; never leaks internals of unexpected errors. */
+export function toErrorResponse(err: unknown): Response {
+  if (err instanceof RegistryError) return errorResponse(err);
+  if (err instanceof ConfigError) {
+    return errorResponse(new RegistryError("UNAVAILABLE", err.message));
+  }
+  if (err instanceof StorageError) {
+    console.error(err.message);
+    return errorResponse(new RegistryError("UNAVAILABLE", "storage is unavailable; retry later", undefined, { headers: { "Retry-After": "1" } }));
+  }
+  console.error("unexpected error", (err as Error)?.stack ?? err);
+  return errorResponse(new RegistryError("UNKNOWN", ERROR_CODES.UNKNOWN.message));
+}

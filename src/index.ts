@@ -1,0 +1,4 @@
+// The Worker entry point.
+import { app } from "./http/app";
+
+export default app;

@@ -1,0 +1,146 @@
+// Manifests: stored per repository by digest, with each tag holding a copy so that a pull by tag is one read.
+import { RegistryError } from "../protocol/errors";
+import { digestBytes, formatDigest, parseDigest, type Digest } from "../protocol/digest";
+import { parseManifest, referrerDescriptor, type ParsedManifest } from "../protocol/manifest";
+import { requireTag, type Reference } from "../protocol/names";
+import { keys } from "../storage/keys";
+import type { RegistryDeps } from "./deps";
+import { statBlob } from "./blobs";
+
+export interface StoredManifest {
+  digest: Digest;
+  mediaType: string;
+  size: number;
+  body?: ReadableStream<Uint8Array>;
+}
+
+/** Reads a request body, refusing more than `limit` bytes without buffering beyond it. */
+export async function readLimited(body: ReadableStream<Uint8Array> | null, limit: number): Promise<Uint8Array> {
+  if (!body) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      throw new RegistryError("SIZE_INVALID", `manifest larger than ${limit} bytes`, { limit }, { status: 413 });
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+async function checkReferences(deps: RegistryDeps, name: string, parsed: ParsedManifest): Promise<void> {
+  const missing: string[] = [];
+  const checks = [
+    ...parsed.blobs.map(async (d) => {
+      if (!(await statBlob(deps, name, d))) missing.push(formatDigest(d));
+    }),
+    ...parsed.manifests.map(async (d) => {
+      if (!(await deps.store.head(keys.manifest(name, d)))) missing.push(formatDigest(d));
+    }),
+  ];
+  await Promise.all(checks);
+  if (missing.length) {
+    throw new RegistryError("MANIFEST_BLOB_UNKNOWN", `manifest references ${missing.length} blob(s) or manifest(s) unknown to repository ${name}: ${missing[0]}${missing.length > 1 ? ", ..." : ""}`, { missing });
+  }
+}
+
+export interface PutManifestResult {
+  digest: Digest;
+  subject?: string;
+}
+
+/** PUT: validates and stores a manifest under its digest and the given tags. */
+export async function putManifest(
+  deps: RegistryDeps,
+  name: string,
+  ref: Reference,
+  bytes: Uint8Array,
+  contentType: string | null,
+  extraTags: string[] = [],
+): Promise<PutManifestResult> {
+  const { store } = deps;
+  const parsed = parseManifest(bytes, contentType);
+  const digest = await digestBytes(bytes, ref.kind === "digest" ? ref.digest.algorithm : "sha256");
+  if (ref.kind === "digest" && ref.digest.hex !== digest.hex) {
+    throw new RegistryError("DIGEST_INVALID", `manifest digest is ${formatDigest(digest)}, not ${formatDigest(ref.digest)}`, {
+      expected: formatDigest(ref.digest),
+      actual: formatDigest(digest),
+    });
+  }
+  const tags = [...new Set([...(ref.kind === "tag" ? [ref.tag] : []), ...extraTags.map(requireTag)])];
+  await checkReferences(deps, name, parsed);
+
+  const digestText = formatDigest(digest);
+  const subject = parsed.subject ? parseDigest(parsed.subject.digest)! : undefined;
+  const metadata: Record<string, string> = subject ? { subject: formatDigest(subject) } : {};
+  await store.put(keys.manifest(name, digest), bytes, { contentType: parsed.mediaType, metadata });
+  const writes: Promise<unknown>[] = tags.map((tag) =>
+    store.put(keys.tag(name, tag), bytes, { contentType: parsed.mediaType, metadata: { digest: digestText } }),
+  );
+  if (subject) {
+    const descriptor = referrerDescriptor(parsed, digest, bytes.byteLength);
+    writes.push(store.put(keys.referrer(name, subject, digest), JSON.stringify(descriptor), { contentType: "application/json" }));
+  }
+  writes.push(store.put(keys.catalog(name), ""));
+  await Promise.all(writes);
+  return { digest, subject: subject ? formatDigest(subject) : undefined };
+}
+
+function unknown(name: string, ref: Reference): never {
+  const shown = ref.kind === "tag" ? ref.tag : formatDigest(ref.digest);
+  throw new RegistryError("MANIFEST_UNKNOWN", `manifest ${shown} unknown to repository ${name}`, { name, reference: shown });
+}
+
+function manifestKey(name: string, ref: Reference): string {
+  return ref.kind === "tag" ? keys.tag(name, ref.tag) : keys.manifest(name, ref.digest);
+}
+
+/** HEAD/GET: the manifest with (`withBody`) or without its bytes. */
+export async function getManifest(deps: RegistryDeps, name: string, ref: Reference, withBody: boolean): Promise<StoredManifest> {
+  const key = manifestKey(name, ref);
+  const obj = withBody ? await deps.store.get(key) : await deps.store.head(key);
+  if (!obj) unknown(name, ref);
+  const digest = ref.kind === "digest" ? ref.digest : parseDigest(obj.metadata.digest ?? "");
+  if (!digest) throw new RegistryError("UNKNOWN", "stored tag is missing its digest");
+  return {
+    digest,
+    mediaType: obj.contentType ?? "application/vnd.oci.image.manifest.v1+json",
+    size: obj.size,
+    body: "body" in obj ? (obj.body as ReadableStream<Uint8Array>) : undefined,
+  };
+}
+
+/** DELETE by tag removes the tag; DELETE by digest removes the manifest, every tag on it and its referrer entry. */
+export async function deleteManifest(deps: RegistryDeps, name: string, ref: Reference): Promise<void> {
+  const { store } = deps;
+  if (ref.kind === "tag") {
+    if (!(await store.head(keys.tag(name, ref.tag)))) unknown(name, ref);
+    await store.delete(keys.tag(name, ref.tag));
+    return;
+  }
+  const key = keys.manifest(name, ref.digest);
+  const head = await store.head(key);
+  if (!head) unknown(name, ref);
+  const digestText = formatDigest(ref.digest);
+  const doomed: string[] = [key];
+  let cursor: string | undefined;
+  do {
+    const page = await store.list({ prefix: keys.tagsPrefix(name), cursor });
+    for (const o of page.objects) if (o.metadata.digest === digestText) doomed.push(o.key);
+    cursor = page.cursor;
+  } while (cursor);
+  const subject = head.metadata.subject ? parseDigest(head.metadata.subject) : null;
+  if (subject) doomed.push(keys.referrer(name, subject, ref.digest));
+  await store.delete(doomed);
+}

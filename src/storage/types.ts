@@ -1,0 +1,78 @@
+// The one storage interface every registry operation is written against. One adapter per backend:
+// R2 binding (r2.ts) and S3 API (s3.ts). Adapters translate backend errors into StorageError.
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  etag: string;
+  contentType?: string;
+  metadata: Record<string, string>;
+}
+
+export interface ObjectBody extends ObjectInfo {
+  body: ReadableStream<Uint8Array>;
+}
+
+/** Bytes to store. A stream must come with its exact length (R2 and S3 refuse bodies of unknown length). */
+export type PutBody = Uint8Array | string | ReadableStream<Uint8Array>;
+
+export interface PutOptions {
+  /** Required when the body is a stream. */
+  length?: number;
+  contentType?: string;
+  /** Small string metadata (keep the total under 2 KB: R2's limit). */
+  metadata?: Record<string, string>;
+  /** Create only: fail (return null) when the key exists. */
+  ifNoneMatch?: "*";
+  /** Replace only the version with this etag: fail (return null) otherwise. */
+  ifMatch?: string;
+}
+
+export interface ListOptions {
+  prefix: string;
+  /** List keys strictly after this one (lexical order). */
+  startAfter?: string;
+  /** At most this many objects (adapters cap it at 1000). */
+  limit?: number;
+  /** Opaque continuation from a previous ListResult. */
+  cursor?: string;
+}
+
+export interface ListResult {
+  objects: ObjectInfo[];
+  /** Set when more objects follow. */
+  cursor?: string;
+}
+
+export interface PartRef {
+  partNumber: number;
+  etag: string;
+}
+
+export interface ObjectStore {
+  /** A short name for logs and diagnostics ("r2", "s3"). */
+  readonly kind: string;
+  head(key: string): Promise<ObjectInfo | null>;
+  get(key: string, range?: { offset: number; length: number }): Promise<ObjectBody | null>;
+  /** Returns the stored object's info, or null when a condition (ifNoneMatch / ifMatch) failed. */
+  put(key: string, body: PutBody, opts?: PutOptions): Promise<ObjectInfo | null>;
+  delete(keys: string | string[]): Promise<void>;
+  list(opts: ListOptions): Promise<ListResult>;
+
+  createMultipart(key: string, opts?: { contentType?: string }): Promise<string>;
+  /** `body` must be exactly `length` bytes. Returns the part's etag. */
+  uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | ReadableStream<Uint8Array>, length: number): Promise<string>;
+  completeMultipart(key: string, uploadId: string, parts: PartRef[]): Promise<void>;
+  abortMultipart(key: string, uploadId: string): Promise<void>;
+
+  /** A URL that fetches the object without credentials for `expiresIn` seconds, or null when this store can't. */
+  presignGet(key: string, expiresIn: number): Promise<string | null>;
+}
+
+/** A storage failure (network, backend 5xx, throttling). The registry answers 503 so that clients retry. */
+export class StorageError extends Error {
+  constructor(message: string, override readonly cause?: unknown) {
+    super(message);
+    this.name = "StorageError";
+  }
+}
