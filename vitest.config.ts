@@ -1,9 +1,16 @@
 // Test projects (npm test runs them all):
 //   unit     pure protocol modules, inside workerd
 //   api-r2   every endpoint, inside workerd (vitest-pool-workers) on the simulated R2 bucket, auth open
+//   api-s3   the same test/api suite on the S3 backend against a real S3 server (Ceph RGW, started by
+//            test/s3/global-setup.ts), blob redirects off so that blob GETs stream as on R2
+//   s3       the S3 adapter, presigned redirects, configuration, against RGW (test/s3/*.test.ts)
+//   s3-faults  RGW stopped or answering errors mid-upload (own RGW, reached through a fault-injecting proxy)
+//   api-auth token auth inside workerd: token endpoint, token checks, access rules, attacks (test/auth)
 //   e2e      real clients (docker, podman, skopeo, ctr, buildah) against `wrangler dev`, in Node
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { authTestBindings } from "./test/auth/bindings.mjs";
 
 const workers = (name: string, include: string[], vars: Record<string, string>) => ({
   plugins: [
@@ -15,11 +22,42 @@ const workers = (name: string, include: string[], vars: Record<string, string>) 
   test: { name, include, testTimeout: 120_000 },
 });
 
+// A workers project whose worker uses STORAGE_BACKEND=s3 on the RGW that the project's globalSetup starts.
+const s3Workers = (name: string, include: string[], vars: Record<string, string>) => ({
+  plugins: [
+    cloudflareTest(({ inject }) => {
+      const rgw = inject("rgw");
+      return {
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: {
+          bindings: {
+            STORAGE_BACKEND: "s3",
+            S3_ENDPOINT: rgw.endpoint,
+            S3_REGION: rgw.region,
+            S3_BUCKET: rgw.bucket,
+            S3_PREFIX: "registry/",
+            S3_ACCESS_KEY_ID: rgw.accessKeyId,
+            S3_SECRET_ACCESS_KEY: rgw.secretAccessKey,
+            ...vars,
+          },
+        },
+      };
+    }),
+  ],
+  // As wrangler.toml's [alias]: the AWS SDK's XML parser that works in Workers (see src/storage/sdk-xml.ts).
+  resolve: { alias: [{ find: /^@aws-sdk\/xml-builder$/, replacement: fileURLToPath(new URL("./src/storage/sdk-xml.ts", import.meta.url)) }] },
+  test: { name, include, testTimeout: 120_000, hookTimeout: 120_000, globalSetup: ["./test/s3/global-setup.ts"] },
+});
+
 export default defineConfig({
   test: {
     projects: [
       workers("unit", ["test/unit/**/*.test.ts"], { SKIFF_AUTH: "open" }),
       workers("api-r2", ["test/api/**/*.test.ts"], { SKIFF_AUTH: "open" }),
+      workers("api-auth", ["test/auth/**/*.test.ts"], authTestBindings()),
+      s3Workers("api-s3", ["test/api/**/*.test.ts"], { SKIFF_AUTH: "open", BLOB_REDIRECT: "false" }),
+      s3Workers("s3", ["test/s3/*.test.ts"], { SKIFF_AUTH: "open" }),
+      s3Workers("s3-faults", ["test/s3/faults/**/*.test.ts"], { SKIFF_AUTH: "open" }),
       {
         test: {
           name: "e2e",

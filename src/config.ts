@@ -1,12 +1,15 @@
 // Configuration: parsed once per isolate from the Worker's env, typed, validated with errors that name the setting.
 import type { Env } from "./env";
 import { DEFAULT_SETTINGS, type RegistrySettings } from "./registry/deps";
+import { parseAuthSettings, type AuthSettings } from "./auth/settings";
+import { parseStorageConfig, type BlobRedirectConfig, type StorageConfig } from "./storage/config";
 
 export type AuthMode = "open" | "token";
 
 export interface Config {
-  storage: { backend: "r2"; bucket: R2Bucket };
-  auth: { mode: AuthMode };
+  storage: StorageConfig;
+  blobRedirect: BlobRedirectConfig;
+  auth: AuthSettings;
   registry: RegistrySettings;
 }
 
@@ -35,20 +38,17 @@ function int(env: Env, name: string, min: number, max: number, problems: string[
 
 export function parseConfig(env: Env): Config {
   const problems: string[] = [];
-  const backend = str(env, "STORAGE_BACKEND") ?? "r2";
-  if (backend !== "r2") problems.push(`STORAGE_BACKEND must be "r2" (got ${JSON.stringify(backend)})`);
-  const bucket = env.BUCKET as R2Bucket | undefined;
-  if (backend === "r2" && !bucket) problems.push("STORAGE_BACKEND=r2 needs an R2 bucket binding named BUCKET in wrangler.toml");
+  const { storage, blobRedirect } = parseStorageConfig(env, problems);
 
-  const authSetting = str(env, "SKIFF_AUTH") ?? "token";
-  if (authSetting !== "open" && authSetting !== "token") problems.push(`SKIFF_AUTH must be "open" or "token" (got ${JSON.stringify(authSetting)})`);
+  const auth = parseAuthSettings(env, problems);
 
   const partMiB = int(env, "UPLOAD_PART_SIZE_MIB", 5, 512, problems);
   const maxManifest = int(env, "MAX_MANIFEST_BYTES", 4 * 1024 * 1024, 32 * 1024 * 1024, problems);
   if (problems.length) throw new ConfigError(problems);
   return {
-    storage: { backend: "r2", bucket: bucket! },
-    auth: { mode: authSetting as AuthMode },
+    storage: storage!,
+    blobRedirect,
+    auth,
     registry: {
       ...DEFAULT_SETTINGS,
       ...(partMiB ? { partSize: partMiB * 1024 * 1024 } : {}),

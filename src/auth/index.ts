@@ -1,7 +1,8 @@
 // Picks the authorizer for the configured mode.
 import type { Config } from "../config";
-import { RegistryError } from "../protocol/errors";
 import type { Authorizer, Principal } from "./types";
+import type { AuthSettings } from "./settings";
+import { tokenAuthorizer } from "./token-authorizer";
 
 const ANYONE: Principal = { subject: null, can: () => true, readsEverything: true };
 
@@ -12,16 +13,17 @@ export const openAuthorizer: Authorizer = {
   },
 };
 
-/** Token auth with no users configured: deny by default, and say why. */
-export const lockedAuthorizer: Authorizer = {
-  async authorize() {
-    throw new RegistryError(
-      "UNAUTHORIZED",
-      "this registry has no users configured, so it denies every request; see README 'Setting up auth'",
-    );
-  },
-};
+const authorizers = new WeakMap<AuthSettings, Authorizer>();
 
+/** The authorizer for this config, made once per isolate; a locked deployment says why once in the log. */
 export function authorizerFor(config: Config): Authorizer {
-  return config.auth.mode === "open" ? openAuthorizer : lockedAuthorizer;
+  const settings = config.auth;
+  if (settings.mode === "open") return openAuthorizer;
+  let a = authorizers.get(settings);
+  if (!a) {
+    if (settings.locked) console.warn(`Skiff: ${settings.locked}`);
+    a = tokenAuthorizer(settings);
+    authorizers.set(settings, a);
+  }
+  return a;
 }

@@ -10,13 +10,14 @@ import { parsePageRequest, nextLink } from "../protocol/pagination";
 import { MEDIA_TYPES } from "../protocol/mediatypes";
 import type { Action, Principal, Scope } from "../auth/types";
 import { authorizerFor } from "../auth";
-import { R2Store } from "../storage/r2";
+import { createStore } from "../storage";
 import type { RegistryDeps } from "../registry/deps";
 import { requireBlob, unlinkBlob, mountBlob } from "../registry/blobs";
 import { startUpload, loadUpload, appendChunk, completeUpload, uploadMonolithic, cancelUpload, uploadHeaders, uploadLocation } from "../registry/uploads";
 import { putManifest, getManifest, deleteManifest, readLimited } from "../registry/manifests";
 import { listTags, listRepositories, listReferrers, referrersIndex } from "../registry/listings";
 import { API_VERSION_HEADER, toErrorResponse } from "./responses";
+import { tokenRoutes } from "./token";
 
 type Vars = { deps: RegistryDeps; principal: Principal; name: string };
 type AppEnv = { Bindings: Env; Variables: Vars };
@@ -29,7 +30,7 @@ function depsFor(env: Env): RegistryDeps {
   let deps = storeCache.get(env);
   if (!deps) {
     const config = loadConfig(env);
-    deps = { store: new R2Store(config.storage.bucket), settings: config.registry };
+    deps = { store: createStore(config), settings: config.registry };
     storeCache.set(env, deps);
   }
   return deps;
@@ -77,6 +78,9 @@ app.get("/v2/", async (c) => {
   return c.json({});
 });
 app.get("/v2", (c) => c.redirect("/v2/", 301));
+
+// ---- token endpoint (GET/POST /token) and the public keys of its tokens ----
+app.route("/", tokenRoutes);
 
 // ---- catalog ----
 app.get("/v2/_catalog", async (c) => {
@@ -142,20 +146,16 @@ app.get("/v2/:name{.+}/referrers/:digest", pull, async (c) => {
 });
 
 // ---- uploads ----
-const mountScope = (c: C): Scope[] => {
-  const from = c.req.query("from");
-  return c.req.query("mount") && from ? [{ type: "repository", name: requireName(from), actions: ["pull"] }] : [];
-};
-
-app.post("/v2/:name{.+}/blobs/uploads/", repo(() => ["pull", "push"], mountScope), async (c) => {
+app.post("/v2/:name{.+}/blobs/uploads/", push, async (c) => {
   const { deps, name, principal } = c.var;
   const mount = c.req.query("mount");
   const digestParam = c.req.query("digest");
   if (mount) {
     const digest = requireDigest(mount, "mount digest");
     const from = c.req.query("from");
-    // Without `from`, a known blob is mounted only for callers who may read every repository.
-    if (from || principal.readsEverything) {
+    // Mounting from `from` needs pull there (clients put it in their token request); without it, or without
+    // `from` for a caller who may not read every repository, the client gets a plain upload session instead.
+    if (from ? principal.can(requireName(from), "pull") : principal.readsEverything) {
       const blob = await mountBlob(deps, name, digest, from ? requireName(from) : null);
       if (blob) {
         const d = formatDigest(blob.digest);
@@ -204,13 +204,19 @@ app.put("/v2/:name{.+}/blobs/uploads/:id", push, async (c) => {
   const digest = requireDigest(c.req.query("digest"));
   const session = await loadUpload(deps, name, c.req.param("id"), principal.subject);
   const rangeHeader = c.req.header("content-range");
+  let length = contentLength(c);
   if (rangeHeader) {
     const range = parseUploadContentRange(rangeHeader);
     if (!range || range.offset !== session.state.offset) {
       throw new RegistryError("BLOB_UPLOAD_INVALID", "Content-Range does not continue the upload", undefined, { status: 416, headers: uploadHeaders(session.state) });
     }
+    if (length !== undefined && length !== range.length) {
+      throw new RegistryError("SIZE_INVALID", `Content-Length ${length} does not match Content-Range ${rangeHeader}`, undefined, { status: 416, headers: uploadHeaders(session.state) });
+    }
+    // A final chunk streamed without Content-Length is still checked against the length its range declares.
+    length = range.length;
   }
-  const blob = await completeUpload(deps, session, digest, body(c), { length: contentLength(c), stored: true });
+  const blob = await completeUpload(deps, session, digest, body(c), { length, stored: true });
   const d = formatDigest(blob.digest);
   return new Response(null, { status: 201, headers: { Location: `/v2/${name}/blobs/${d}`, "Docker-Content-Digest": d } });
 });
@@ -239,6 +245,21 @@ app.get("/v2/:name{.+}/blobs/:digest", pull, async (c) => {
   const range = parseRangeHeader(c.req.header("range"), blob.size);
   if (range === "unsatisfiable") {
     throw new RegistryError("RANGE_INVALID", `range not satisfiable for a blob of ${blob.size} bytes`, undefined, { headers: { "Content-Range": `bytes */${blob.size}` } });
+  }
+  // Redirect to the storage itself, so that layer bytes never pass through the worker. The client sends its Range
+  // (if any) again to the presigned URL and storage answers it; the range was checked above so that an
+  // unsatisfiable one gets the registry's 416, not a storage error page.
+  const { blobRedirect } = loadConfig(c.env);
+  if (blobRedirect.enabled) {
+    const url = await deps.store.presignGet(blob.dataKey, blobRedirect.ttlSeconds);
+    if (url) {
+      return new Response(null, {
+        status: 307,
+        // The URL expires, so the redirect must not be cached. Content-Length describes the redirect's own empty
+        // body (the runtime sends 0 whatever we set); the blob's size comes with HEAD and with storage's answer.
+        headers: { Location: url, "Docker-Content-Digest": d, "Cache-Control": "no-store" },
+      });
+    }
   }
   const obj = await deps.store.get(blob.dataKey, range === "none" || blob.size === 0 ? undefined : range);
   if (!obj) throw new RegistryError("BLOB_UNKNOWN", `blob ${d} data is missing`);

@@ -11,12 +11,13 @@ export const MEDIA_TYPES = {
 export type ManifestKind = "image" | "index";
 
 /** Manifest media types accepted on PUT, and whether each is an image manifest or an index. */
-export const MANIFEST_KINDS: Record<string, ManifestKind> = {
+// A null-prototype map: a client-chosen media type such as "constructor" must not find an inherited member.
+export const MANIFEST_KINDS: Record<string, ManifestKind> = Object.assign(Object.create(null), {
   [MEDIA_TYPES.ociManifest]: "image",
   [MEDIA_TYPES.dockerManifest]: "image",
   [MEDIA_TYPES.ociIndex]: "index",
   [MEDIA_TYPES.dockerManifestList]: "index",
-};
+});
 
 /** Layers that clients fetch from their `urls`, not from the registry (Windows base layers). */
 export const FOREIGN_LAYER_TYPES = new Set([

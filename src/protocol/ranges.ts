@@ -26,7 +26,8 @@ export function parseRangeHeader(header: string | null | undefined, size: number
   }
   const start = Number(first);
   if (!Number.isSafeInteger(start)) return "none";
-  let end = last === "" ? size - 1 : Number(last);
+  // An open end means "to the last byte"; compare it after the size check so that `bytes=<size>-` is a 416.
+  let end = last === "" ? Number.MAX_SAFE_INTEGER : Number(last);
   if (!Number.isSafeInteger(end)) return "none";
   if (end < start) return "none";
   if (start >= size) return "unsatisfiable";

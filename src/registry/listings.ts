@@ -23,7 +23,8 @@ async function listNames(deps: RegistryDeps, prefix: string, page: PageRequest):
 
 export async function listTags(deps: RegistryDeps, name: string, page: PageRequest): Promise<Page> {
   const result = await listNames(deps, keys.tagsPrefix(name), page);
-  if (result.entries.length === 0 && !page.last && !(await deps.store.head(keys.catalog(name)))) {
+  // An empty page may be past the last tag of a known repository: only a repository never pushed is unknown.
+  if (result.entries.length === 0 && !(await deps.store.head(keys.catalog(name)))) {
     throw new RegistryError("NAME_UNKNOWN", `repository ${name} not known to registry`, { name });
   }
   return result;

@@ -12,6 +12,7 @@ import { uploadRangeHeader } from "../protocol/ranges";
 import { keys } from "../storage/keys";
 import type { ObjectStore } from "../storage/types";
 import { ChunkQueue } from "./chunks";
+import { readForParts } from "./body";
 import { commitBlob, type BlobLocation } from "./blobs";
 import type { RegistryDeps } from "./deps";
 
@@ -33,6 +34,8 @@ export interface UploadState {
   parts: string[];
   /** Bytes held in the tail object: offset - parts.length * partSize. */
   tailLength: number;
+  /** Random id written with the tail object: a tail left by a request that lost a race is never taken for ours. */
+  tailVersion?: string;
   /** SHA-256 of all `offset` bytes, when they arrived in one request and could be hashed natively. */
   sha256?: string;
 }
@@ -123,7 +126,9 @@ async function appendBody(deps: RegistryDeps, session: UploadSession, body: Read
   const queue = new ChunkQueue();
   if (s.tailLength > 0) {
     const tail = await store.get(keys.uploadTail(s.id));
-    if (!tail || tail.size !== s.tailLength) throw new RegistryError("BLOB_UPLOAD_INVALID", "upload state is inconsistent; restart the upload");
+    if (!tail || tail.size !== s.tailLength || tail.metadata.version !== s.tailVersion) {
+      throw new RegistryError("BLOB_UPLOAD_INVALID", "upload state is inconsistent; restart the upload");
+    }
     queue.push(new Uint8Array(await new Response(tail.body).arrayBuffer()));
   }
   // Hash natively when this request carries the blob from its first byte.
@@ -134,10 +139,8 @@ async function appendBody(deps: RegistryDeps, session: UploadSession, body: Read
   let received = 0;
   try {
     if (body) {
-      const reader = body.getReader();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
+      // Large reads that end on part boundaries, so parts are mostly cut without copying (see body.ts).
+      for await (const value of readForParts(body, s.partSize, queue.size)) {
         if (hashWriter) await hashWriter.write(value);
         received += value.byteLength;
         queue.push(value);
@@ -191,9 +194,12 @@ export async function appendChunk(
   }
   const hadTail = s.tailLength > 0;
   const { remainder } = await appendBody(deps, session, body, opts.length);
-  if (remainder.byteLength > 0) await deps.store.put(keys.uploadTail(s.id), remainder);
-  else if (hadTail) await deps.store.delete(keys.uploadTail(s.id));
+  // Claim the new state (compare-and-swap) before writing the tail it names: a concurrent request on the same
+  // session that loses the swap never overwrites the winner's tail, and readers check the tail's version.
+  s.tailVersion = remainder.byteLength > 0 ? crypto.randomUUID() : undefined;
   await saveState(deps, session);
+  if (remainder.byteLength > 0) await deps.store.put(keys.uploadTail(s.id), remainder, { metadata: { version: s.tailVersion! } });
+  else if (hadTail) await deps.store.delete(keys.uploadTail(s.id));
 }
 
 /** Verifies the stored bytes against `digest` by reading them back through the native digest stream. */

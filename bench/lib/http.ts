@@ -1,0 +1,181 @@
+// Raw registry HTTP from Node: blob uploads the way containerd (one monolithic PUT ?digest=) and chunking clients
+// (PATCH with Content-Range) send them, plus small helpers to seed an image for the request-rate tests.
+import { createHash, randomBytes, randomFillSync } from "node:crypto";
+import { once } from "node:events";
+import http from "node:http";
+import https from "node:https";
+
+// Keep-alive agents; certificates are not checked (both registries are on loopback with self-signed ones).
+const agents = {
+  "http:": new http.Agent({ keepAlive: true, maxSockets: 64 }),
+  "https:": new https.Agent({ keepAlive: true, maxSockets: 64, rejectUnauthorized: false }),
+};
+export function agentFor(url: string | URL): { lib: typeof http | typeof https; agent: http.Agent } {
+  const https_ = new URL(url).protocol === "https:";
+  return { lib: https_ ? https : http, agent: https_ ? agents["https:"] : agents["http:"] };
+}
+
+const POOL = (() => {
+  const b = Buffer.allocUnsafe(8 << 20);
+  randomFillSync(b);
+  return b;
+})();
+const SLICE = 1 << 20;
+
+/** A blob of `size` random bytes: an 8 MiB random pool repeated, its first 32 bytes unique to this blob. */
+export class SyntheticBlob {
+  readonly nonce = randomBytes(32);
+  private digestCache?: string;
+  constructor(readonly size: number) {}
+
+  *chunks(from = 0, to = this.size): Generator<Buffer> {
+    for (let pos = from; pos < to; ) {
+      const inPool = pos % POOL.byteLength;
+      const n = Math.min(SLICE - (inPool % SLICE), to - pos, POOL.byteLength - inPool);
+      let chunk = POOL.subarray(inPool, inPool + n);
+      if (pos < this.nonce.byteLength) {
+        chunk = Buffer.from(chunk);
+        this.nonce.copy(chunk, 0, pos, Math.min(this.nonce.byteLength, pos + n));
+      }
+      yield chunk;
+      pos += n;
+    }
+  }
+
+  digest(): string {
+    if (!this.digestCache) {
+      const h = createHash("sha256");
+      for (const c of this.chunks()) h.update(c);
+      this.digestCache = `sha256:${h.digest("hex")}`;
+    }
+    return this.digestCache;
+  }
+}
+
+export interface HttpResult {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** One request; `body` is sent with backpressure and an exact Content-Length unless `chunked`. */
+export function request(
+  method: string,
+  url: string,
+  opts: { headers?: Record<string, string>; body?: Iterable<Buffer> | Buffer | string; length?: number } = {},
+): Promise<HttpResult> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { ...opts.headers };
+    const body = opts.body;
+    if (typeof body === "string" || Buffer.isBuffer(body)) headers["Content-Length"] = String(Buffer.byteLength(body));
+    else if (opts.length !== undefined) headers["Content-Length"] = String(opts.length);
+    else if (body === undefined && method !== "GET" && method !== "HEAD") headers["Content-Length"] = "0";
+    const { lib, agent } = agentFor(url);
+    const req = lib.request(url, { method, headers, agent }, (res) => {
+      const parts: Buffer[] = [];
+      res.on("data", (d: Buffer) => parts.push(d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    (async () => {
+      if (typeof body === "string" || Buffer.isBuffer(body)) req.end(body);
+      else if (body === undefined) req.end();
+      else {
+        for (const chunk of body) if (!req.write(chunk)) await once(req, "drain");
+        req.end();
+      }
+    })().catch(reject);
+  });
+}
+
+function expect(r: HttpResult, status: number, what: string): HttpResult {
+  if (r.status !== status) throw new Error(`${what}: expected ${status}, got ${r.status}: ${r.body.toString().slice(0, 300)}`);
+  return r;
+}
+
+function absolute(base: string, location: string | string[] | undefined): URL {
+  if (typeof location !== "string") throw new Error("upload response has no Location");
+  return new URL(location, base);
+}
+
+async function startUpload(base: string, repo: string): Promise<URL> {
+  const r = expect(await request("POST", `${base}/v2/${repo}/blobs/uploads/`), 202, "POST upload");
+  return absolute(base, r.headers.location);
+}
+
+/** containerd-style: POST, then one PUT ?digest= carrying the whole blob with Content-Length. */
+export async function pushMonolithic(base: string, repo: string, blob: SyntheticBlob): Promise<void> {
+  const digest = blob.digest();
+  const loc = await startUpload(base, repo);
+  loc.searchParams.set("digest", digest);
+  expect(await request("PUT", loc.href, { body: blob.chunks(), length: blob.size, headers: { "Content-Type": "application/octet-stream" } }), 201, "PUT blob");
+}
+
+/** Chunked: POST, PATCH chunks of `chunkSize` with Content-Range, then PUT ?digest= with an empty body. */
+export async function pushChunked(base: string, repo: string, blob: SyntheticBlob, chunkSize: number): Promise<void> {
+  const hash = createHash("sha256");
+  let loc = await startUpload(base, repo);
+  for (let start = 0; start < blob.size; start += chunkSize) {
+    const end = Math.min(blob.size, start + chunkSize);
+    const chunks = [...blob.chunks(start, end)];
+    for (const c of chunks) hash.update(c);
+    const r = expect(
+      await request("PATCH", loc.href, {
+        body: chunks,
+        length: end - start,
+        headers: { "Content-Type": "application/octet-stream", "Content-Range": `${start}-${end - 1}` },
+      }),
+      202,
+      `PATCH ${start}-${end - 1}`,
+    );
+    loc = absolute(base, r.headers.location);
+  }
+  loc.searchParams.set("digest", `sha256:${hash.digest("hex")}`);
+  expect(await request("PUT", loc.href), 201, "PUT ?digest");
+}
+
+/** Fetches a blob, discarding the bytes; returns the byte count. */
+export function pullBlob(base: string, repo: string, digest: string): Promise<number> {
+  return getDiscarding(`${base}/v2/${repo}/blobs/${digest}`);
+}
+
+/** GETs `url` (following no redirects), discarding the body; returns the byte count. */
+export async function getDiscarding(url: string): Promise<number> {
+  const { lib, agent } = agentFor(url);
+  return new Promise((resolve, reject) => {
+    lib
+      .get(url, { agent }, (res) => {
+        if (res.statusCode !== 200) return reject(new Error(`GET ${url}: ${res.statusCode}`));
+        let n = 0;
+        res.on("data", (d: Buffer) => (n += d.byteLength));
+        res.on("end", () => resolve(n));
+        res.on("error", reject);
+      })
+      .on("error", reject);
+  });
+}
+
+export async function deleteBlob(base: string, repo: string, digest: string): Promise<number> {
+  return (await request("DELETE", `${base}/v2/${repo}/blobs/${digest}`)).status;
+}
+
+/** Pushes a tiny image (config + one small layer + manifest) and returns what the request tests need. */
+export async function seedImage(base: string, repo: string, tag: string): Promise<{ manifestDigest: string; layerDigest: string; manifestMediaType: string }> {
+  const layer = new SyntheticBlob(4096);
+  await pushMonolithic(base, repo, layer);
+  const configBytes = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [layer.digest()] } }));
+  const configDigest = `sha256:${createHash("sha256").update(configBytes).digest("hex")}`;
+  const loc = await startUpload(base, repo);
+  loc.searchParams.set("digest", configDigest);
+  expect(await request("PUT", loc.href, { body: configBytes }), 201, "PUT config");
+  const mediaType = "application/vnd.oci.image.manifest.v1+json";
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType,
+    config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: configDigest, size: configBytes.byteLength },
+    layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", digest: layer.digest(), size: layer.size }],
+  });
+  const r = expect(await request("PUT", `${base}/v2/${repo}/manifests/${tag}`, { body: manifest, headers: { "Content-Type": mediaType } }), 201, "PUT manifest");
+  return { manifestDigest: String(r.headers["docker-content-digest"]), layerDigest: layer.digest(), manifestMediaType: mediaType };
+}

@@ -1,0 +1,141 @@
+// The two registries under test, side by side on free loopback ports with fresh storage, both serving https:
+//   Skiff         test/support's startSkiffRegistry, i.e. scripts/dev.mjs `startSkiff`, the code `npm start` runs:
+//                 wrangler dev, auth open, local R2 simulator, https with wrangler's self-signed certificate;
+//   distribution  CNCF distribution 2.8.2 (`docker-registry serve`), filesystem storage, https with a self-signed
+//                 certificate made here, so both sides pay for TLS and clients treat them alike (test/support's
+//                 startDistribution serves plain http, which is right for the e2e tests but not for a fair race).
+// Plus the bench's floor Worker (bench/floor) under the same wrangler dev, to tell Skiff's cost from the simulator's.
+import { mkdirSync, writeFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { startSkiffRegistry } from "../../test/support/registries";
+import { cmdline, descendants, freePort, run, spawnLogged, stopGroup, waitForHttp } from "./procs";
+
+export interface Registry {
+  name: "skiff" | "distribution";
+  /** host:port, as image references name it */
+  host: string;
+  url: string;
+  /** Milliseconds from spawn to serving GET /v2/. */
+  startupMs: number;
+  /** The process that does the registry's work (Skiff: the workerd running the Worker). */
+  mainPid(): number;
+  stop(): Promise<void>;
+}
+
+export interface WranglerProcesses {
+  /** workerd running the Worker and Miniflare's R2 simulator (one process: the "worker process"). */
+  runtime: number;
+  /** workerd running wrangler's dev proxy in front of it (owns the listening port, terminates TLS; not in production). */
+  proxy: number;
+  /** wrangler's own Node process (bundler, file watcher, Miniflare's loopback service). */
+  wrangler: number;
+}
+
+export interface SkiffRegistry extends Registry {
+  name: "skiff";
+  /** Current processes; re-resolved on every call because wrangler restarts the runtime when sources change. */
+  processes(): WranglerProcesses;
+}
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+
+/** wrangler dev's processes: the proxy workerd owns the public port, the other workerd runs the Worker. */
+export function wranglerProcesses(leader: number, port: number): WranglerProcesses {
+  const all = descendants(leader);
+  const workerds = all.filter((p) => (cmdline(p)[0] ?? "").endsWith("/workerd"));
+  const proxy = workerds.find((p) => cmdline(p).some((a) => a.startsWith("--socket-addr=entry=") && a.endsWith(`:${port}`)));
+  const runtime = workerds.find((p) => p !== proxy);
+  const nodes = [leader, ...all].filter((p) => /node$/.test(cmdline(p)[0] ?? "") && cmdline(p).some((a) => a.includes("wrangler")));
+  if (!proxy || !runtime) throw new Error(`cannot find wrangler's workerd processes under pid ${leader} (found ${workerds.join(", ") || "none"})`);
+  return { runtime, proxy, wrangler: nodes[nodes.length - 1] };
+}
+
+export async function startSkiff(workDir: string): Promise<SkiffRegistry> {
+  const t0 = performance.now();
+  const handle = await startSkiffRegistry();
+  const startupMs = performance.now() - t0;
+  const port = Number(handle.host.split(":")[1]);
+  const processes = () => wranglerProcesses(handle.pid, port);
+  return {
+    name: "skiff",
+    host: handle.host,
+    url: handle.url,
+    startupMs,
+    processes,
+    mainPid: () => processes().runtime,
+    async stop() {
+      writeFileSync(join(workDir, "skiff.log"), handle.output());
+      await handle.stop();
+    },
+  };
+}
+
+/** A self-signed certificate for 127.0.0.1 (openssl), for distribution's https. */
+async function selfSignedCert(dir: string): Promise<{ cert: string; key: string }> {
+  const cert = join(dir, "cert.pem");
+  const key = join(dir, "key.pem");
+  await run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]);
+  return { cert, key };
+}
+
+export async function startDistribution(workDir: string): Promise<Registry> {
+  const bin = "/usr/bin/docker-registry";
+  if (!existsSync(bin)) throw new Error("docker-registry not found: apt-get install -y docker-registry");
+  const port = await freePort();
+  const dataDir = join(workDir, "distribution-data");
+  mkdirSync(dataDir, { recursive: true });
+  const tls = await selfSignedCert(workDir);
+  const config = join(workDir, "distribution.yml");
+  writeFileSync(
+    config,
+    [
+      "version: 0.1",
+      "log: { level: error, accesslog: { disabled: true } }",
+      "storage:",
+      `  filesystem: { rootdirectory: ${JSON.stringify(dataDir)} }`,
+      "  delete: { enabled: true }",
+      "  maintenance: { uploadpurging: { enabled: false } }",
+      `http: { addr: 127.0.0.1:${port}, secret: bench-local-only, tls: { certificate: ${JSON.stringify(tls.cert)}, key: ${JSON.stringify(tls.key)} } }`,
+      "",
+    ].join("\n"),
+  );
+  const t0 = performance.now();
+  const child = spawnLogged(bin, ["serve", config], join(workDir, "distribution.log"));
+  const url = `https://127.0.0.1:${port}`;
+  try {
+    await waitForHttp(`${url}/v2/`, { timeoutMs: 20_000 });
+  } catch (err) {
+    await stopGroup(child);
+    throw err;
+  }
+  return {
+    name: "distribution",
+    host: `127.0.0.1:${port}`,
+    url,
+    startupMs: performance.now() - t0,
+    mainPid: () => child.pid!,
+    stop: () => stopGroup(child),
+  };
+}
+
+/** The floor Worker (bench/floor/wrangler.toml) under wrangler dev, with the same flags as `npm start`. */
+export async function startFloorWorker(workDir: string): Promise<{ url: string; processes(): WranglerProcesses; stop(): Promise<void> }> {
+  const port = await freePort();
+  const persistTo = join(workDir, "floor-state");
+  mkdirSync(persistTo, { recursive: true });
+  const args = [
+    join(ROOT, "node_modules/wrangler/bin/wrangler.js"), "dev",
+    "--config", join(ROOT, "bench/floor/wrangler.toml"),
+    "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(await freePort()),
+    "--local-protocol", "https", "--persist-to", persistTo, "--show-interactive-dev-session=false",
+  ];
+  const child = spawnLogged(process.execPath, args, join(workDir, "floor.log"), { cwd: ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
+  const url = `https://127.0.0.1:${port}`;
+  try {
+    await waitForHttp(`${url}/`, { timeoutMs: 90_000 });
+  } catch (err) {
+    await stopGroup(child);
+    throw err;
+  }
+  return { url, processes: () => wranglerProcesses(child.pid!, port), stop: () => stopGroup(child) };
+}

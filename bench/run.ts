@@ -1,0 +1,477 @@
+// `npm run bench`: Skiff (wrangler dev, as `npm start` runs it) against CNCF distribution 2.8.2, side by side in
+// one run, alternating which goes first each round; medians of the rounds and the ratio Skiff / distribution.
+//
+//   npm run bench                    full run (1, 64, 256, 1024 MiB layers)
+//   npm run bench -- --quick         small sizes, fewer rounds, shorter request tests (for development)
+//   options: --rounds N  --sizes 1,64  --raw-size MiB  --seconds S  --skip docker,skopeo,raw,requests,floor,bundle
+//            --out DIR (default bench/results/<time>)  --save-latest (also copy the summary to bench/latest/)
+//
+// Needs: docker-registry, skopeo, docker.io (dockerd), openssl (Debian packages). Not part of `npm test`.
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { makeOciLayout, type OciImage } from "../test/support/oci-layout";
+import { startDockerd } from "../test/support/docker";
+import { startDistribution, startFloorWorker, startSkiff, type Registry, type SkiffRegistry } from "./lib/servers";
+import { dockerLoad, dockerPull, dockerPush, dockerRemoveImage, skopeoPull, skopeoPush } from "./lib/clients";
+import { SyntheticBlob, deleteBlob, getDiscarding, pullBlob, pushChunked, pushMonolithic, request, seedImage } from "./lib/http";
+import { runLoad } from "./lib/load";
+import { cpuMs, peakRssBytes, resetPeakRss, rssBytes, run, sleep } from "./lib/procs";
+import { MiB, mbps, median } from "./lib/stats";
+import { report } from "./lib/report";
+
+// ---- options ----
+interface Options {
+  quick: boolean;
+  rounds: number;
+  sizesMiB: number[];
+  rawSizeMiB: number;
+  chunkMiB: number;
+  seconds: number;
+  skip: Set<string>;
+  out: string;
+  saveLatest: boolean;
+}
+
+function parseOptions(argv: string[]): Options {
+  const quick = argv.includes("--quick");
+  const val = (name: string) => {
+    const i = argv.findIndex((a) => a === name || a.startsWith(`${name}=`));
+    if (i < 0) return undefined;
+    return argv[i].includes("=") ? argv[i].split("=")[1] : argv[i + 1];
+  };
+  const known = ["--quick", "--rounds", "--sizes", "--raw-size", "--seconds", "--skip", "--out", "--save-latest"];
+  for (const a of argv) if (a.startsWith("--") && !known.includes(a.split("=")[0])) throw new Error(`unknown option ${a}`);
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  return {
+    quick,
+    rounds: Number(val("--rounds") ?? (quick ? 2 : 3)),
+    sizesMiB: (val("--sizes") ?? (quick ? "1,16" : "1,64,256,1024")).split(",").map(Number),
+    rawSizeMiB: Number(val("--raw-size") ?? (quick ? 32 : 256)),
+    chunkMiB: 16,
+    seconds: Number(val("--seconds") ?? (quick ? 2 : 5)),
+    skip: new Set((val("--skip") ?? "").split(",").filter(Boolean)),
+    out: val("--out") ?? join(new URL(".", import.meta.url).pathname, "results", stamp),
+    saveLatest: argv.includes("--save-latest"),
+  };
+}
+
+// ---- result records (written as JSON) ----
+export interface CpuSample {
+  /** CPU ms of Skiff's worker process (workerd: the Worker + the R2 simulator), idle baseline subtracted. */
+  runtimeMs: number;
+  /** wrangler's dev proxy workerd (TLS + forwarding; not in production). */
+  proxyMs: number;
+  /** wrangler's Node process. */
+  wranglerMs: number;
+  /** Peak RSS of the worker process during the operation minus its RSS before, bytes. */
+  rssGrowth: number;
+}
+
+export interface TransferRecord {
+  kind: "skopeo" | "docker" | "raw";
+  op: string;
+  sizeMiB: number;
+  registry: Registry["name"];
+  round: number;
+  bytes: number;
+  ms: number;
+  mbps: number;
+  /** Skiff: its processes; distribution: its one process (runtimeMs). */
+  cpu?: CpuSample;
+}
+
+export interface RequestRecord {
+  op: string;
+  connections: number;
+  registry: Registry["name"];
+  rps: number;
+  p50ms: number;
+  p99ms: number;
+  errors: number;
+  requests: number;
+}
+
+export interface Results {
+  meta: Record<string, unknown>;
+  startup: { skiffMs?: number; distributionMs?: number; workerStartupProfile?: { spanMs: number; busyMs: number } };
+  bundle?: { files: { name: string; bytes: number; gzipBytes: number }[]; gzipBytes: number; wranglerSays?: string };
+  transfers: TransferRecord[];
+  requests: RequestRecord[];
+  floor?: { op: string; runtimeMsPerMiB: number; proxyMsPerMiB: number; mbps: number }[];
+  idle?: { runtimeMsPerSec: number; proxyMsPerSec: number; wranglerMsPerSec: number };
+  notes: string[];
+}
+
+const log = (...a: unknown[]) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
+
+// ---- measurement helpers ----
+
+/** Measures CPU and memory of the registry's processes around `fn`. */
+async function withCpu<T>(reg: Registry, idle: Results["idle"], fn: () => Promise<T>): Promise<{ value: T; ms: number; cpu: CpuSample; pidChanged: boolean }> {
+  const skiff = reg.name === "skiff" ? (reg as SkiffRegistry).processes() : null;
+  const pids = skiff ? [skiff.runtime, skiff.proxy, skiff.wrangler] : [reg.mainPid()];
+  const before = pids.map(cpuMs);
+  const rss0 = rssBytes(pids[0]);
+  const hwmReset = resetPeakRss(pids[0]);
+  let sampledMax = rss0;
+  const sampler = setInterval(() => {
+    try {
+      sampledMax = Math.max(sampledMax, rssBytes(pids[0]));
+    } catch {
+      /* restarted */
+    }
+  }, 20);
+  const t0 = performance.now();
+  try {
+    const value = await fn();
+    const ms = performance.now() - t0;
+    const after = pids.map((p) => {
+      try {
+        return cpuMs(p);
+      } catch {
+        return NaN;
+      }
+    });
+    let peak = sampledMax;
+    try {
+      if (hwmReset) peak = Math.max(peak, peakRssBytes(pids[0]));
+    } catch {
+      /* gone */
+    }
+    const secs = ms / 1000;
+    const idleOf = (k: keyof NonNullable<Results["idle"]>) => (skiff && idle ? idle[k] * secs : 0);
+    const cpu: CpuSample = {
+      runtimeMs: after[0] - before[0] - idleOf("runtimeMsPerSec"),
+      proxyMs: skiff ? after[1] - before[1] - idleOf("proxyMsPerSec") : NaN,
+      wranglerMs: skiff ? after[2] - before[2] - idleOf("wranglerMsPerSec") : NaN,
+      rssGrowth: peak - rss0,
+    };
+    const pidChanged = skiff ? (reg as SkiffRegistry).processes().runtime !== skiff.runtime : false;
+    return { value, ms, cpu, pidChanged };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+/** Runs a measurement; retries (up to 2 more times) when Skiff's runtime was restarted (wrangler reloads on source changes). */
+async function attempt<T>(what: string, fn: () => Promise<T>, notes: string[]): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const msg = (err as Error).message;
+      if (i >= 2) throw err;
+      notes.push(`${what}: retried after: ${msg.split("\n")[0].slice(0, 200)}`);
+      log(`${what} failed, retrying: ${msg.split("\n")[0].slice(0, 200)}`);
+      await sleep(2000);
+    }
+  }
+}
+
+function orderFor<T>(round: number, pair: [T, T]): [T, T] {
+  return round % 2 === 0 ? pair : [pair[1], pair[0]];
+}
+
+async function measureIdle(s: SkiffRegistry, seconds = 2): Promise<NonNullable<Results["idle"]>> {
+  const p = s.processes();
+  const b = [cpuMs(p.runtime), cpuMs(p.proxy), cpuMs(p.wrangler)];
+  const t0 = performance.now();
+  await sleep(seconds * 1000);
+  const secs = (performance.now() - t0) / 1000;
+  const a = [cpuMs(p.runtime), cpuMs(p.proxy), cpuMs(p.wrangler)];
+  return { runtimeMsPerSec: (a[0] - b[0]) / secs, proxyMsPerSec: (a[1] - b[1]) / secs, wranglerMsPerSec: (a[2] - b[2]) / secs };
+}
+
+// ---- sections ----
+
+async function bundleSize(work: string): Promise<NonNullable<Results["bundle"]>> {
+  const out = join(work, "bundle");
+  const root = new URL("..", import.meta.url).pathname;
+  const { stdout, stderr } = await run(process.execPath, [join(root, "node_modules/wrangler/bin/wrangler.js"), "deploy", "--dry-run", "--outdir", out], {
+    cwd: root,
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" },
+  });
+  const files = readdirSync(out)
+    .filter((f) => !f.endsWith(".map") && !f.endsWith(".md"))
+    .map((name) => {
+      const buf = readFileSync(join(out, name));
+      return { name, bytes: buf.byteLength, gzipBytes: gzipSync(buf, { level: 9 }).byteLength };
+    });
+  const said = /Total Upload: [^\n]+/.exec(stdout + stderr)?.[0];
+  return { files, gzipBytes: files.reduce((a, f) => a + f.gzipBytes, 0), wranglerSays: said };
+}
+
+async function startupProfile(work: string): Promise<{ spanMs: number; busyMs: number }> {
+  const root = new URL("..", import.meta.url).pathname;
+  const file = join(work, "worker-startup.cpuprofile");
+  await run(process.execPath, [join(root, "node_modules/wrangler/bin/wrangler.js"), "check", "startup", "--outfile", file], {
+    cwd: root,
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" },
+  });
+  const prof = JSON.parse(readFileSync(file, "utf8")) as { nodes: { id: number; callFrame: { functionName: string } }[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number };
+  const idle = new Set(prof.nodes.filter((n) => n.callFrame.functionName === "(idle)").map((n) => n.id));
+  let busy = 0;
+  prof.samples.forEach((id, i) => {
+    if (!idle.has(id)) busy += prof.timeDeltas[i] ?? 0;
+  });
+  return { spanMs: (prof.endTime - prof.startTime) / 1000, busyMs: busy / 1000 };
+}
+
+/** The pushed layer's size as the registry stores it (docker re-compresses, so it differs from the local one). */
+async function storedLayerSize(reg: Registry, repo: string, tag: string): Promise<{ size: number; digest: string; config: string }> {
+  const r = await request("GET", `${reg.url}/v2/${repo}/manifests/${tag}`, {
+    headers: { Accept: "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json" },
+  });
+  if (r.status !== 200) throw new Error(`GET manifest ${repo}:${tag} on ${reg.name}: ${r.status}`);
+  const m = JSON.parse(r.body.toString());
+  return { size: m.layers[0].size, digest: m.layers[0].digest, config: m.config.digest };
+}
+
+/** Unlinks the image's blobs from `repo`, so later rounds (other repos) cannot mount them and must upload again. */
+async function forget(reg: Registry, repo: string, digests: string[]): Promise<void> {
+  for (const d of digests) await deleteBlob(reg.url, repo, d);
+}
+
+function roundsFor(opts: Options, sizeMiB: number): number {
+  // The biggest layers take most of the time; one round fewer for them keeps a full run within minutes.
+  return sizeMiB >= 256 ? Math.max(1, opts.rounds - 1) : opts.rounds;
+}
+
+async function skopeoSection(opts: Options, regs: [Registry, Registry], images: Map<number, OciImage>, res: Results, work: string) {
+  for (const size of opts.sizesMiB) {
+    const img = images.get(size)!;
+    for (let round = 0; round < roundsFor(opts, size); round++) {
+      for (const reg of orderFor(round, regs)) {
+        const repo = `bench/skopeo-${size}m-r${round}`;
+        const ref = `${reg.host}/${repo}:v1`;
+        await attempt(`skopeo ${size} MiB ${reg.name}`, async () => {
+          const push = await withCpu(reg, res.idle, () => skopeoPush(img.dir, img.tag, ref));
+          if (push.pidChanged) throw new Error("Skiff's runtime restarted during the push");
+          const bytes = img.layers[0].size;
+          res.transfers.push({ kind: "skopeo", op: "push", sizeMiB: size, registry: reg.name, round, bytes, ms: push.ms, mbps: mbps(bytes, push.ms), cpu: push.cpu });
+          const pull = await withCpu(reg, res.idle, () => skopeoPull(ref, join(work, "pulled")));
+          res.transfers.push({ kind: "skopeo", op: "pull", sizeMiB: size, registry: reg.name, round, bytes, ms: pull.ms, mbps: mbps(bytes, pull.ms), cpu: pull.cpu });
+          await forget(reg, repo, img.blobs.map((b) => b.digest));
+        }, res.notes);
+        log(`skopeo ${size} MiB ${reg.name} r${round}: push ${last(res, "skopeo", "push")} MB/s, pull ${last(res, "skopeo", "pull")} MB/s`);
+      }
+    }
+  }
+}
+
+const last = (res: Results, kind: string, op: string) => res.transfers.filter((t) => t.kind === kind && t.op === op).at(-1)?.mbps.toFixed(0);
+
+async function dockerSection(opts: Options, regs: [Registry, Registry], images: Map<number, OciImage>, res: Results, work: string) {
+  const engine = await startDockerd();
+  try {
+    for (const size of opts.sizesMiB) {
+      const img = images.get(size)!;
+      let local = `bench/local-${size}m:v1`;
+      await dockerLoad(engine, img.dir, img.tag, local);
+      for (let round = 0; round < roundsFor(opts, size); round++) {
+        for (const reg of orderFor(round, regs)) {
+          const repo = `bench/docker-${size}m-r${round}`;
+          const ref = `${reg.host}/${repo}:v1`;
+          await attempt(`docker ${size} MiB ${reg.name}`, async () => {
+            await engine.docker(["tag", local, ref]);
+            const push = await withCpu(reg, res.idle, () => dockerPush(engine, ref));
+            if (push.pidChanged) throw new Error("Skiff's runtime restarted during the push");
+            const stored = await storedLayerSize(reg, repo, "v1");
+            res.transfers.push({ kind: "docker", op: "push", sizeMiB: size, registry: reg.name, round, bytes: stored.size, ms: push.ms, mbps: mbps(stored.size, push.ms), cpu: push.cpu });
+            await dockerRemoveImage(engine, ref);
+            const pull = await withCpu(reg, res.idle, () => dockerPull(engine, ref));
+            res.transfers.push({ kind: "docker", op: "pull", sizeMiB: size, registry: reg.name, round, bytes: stored.size, ms: pull.ms, mbps: mbps(stored.size, pull.ms), cpu: pull.cpu });
+            local = ref; // the pulled image is the source of the next push
+            await forget(reg, repo, [stored.digest, stored.config]);
+          }, res.notes);
+          log(`docker ${size} MiB ${reg.name} r${round}: push ${last(res, "docker", "push")} MB/s, pull ${last(res, "docker", "pull")} MB/s`);
+        }
+      }
+      await dockerRemoveImage(engine, local).catch(() => {});
+    }
+  } finally {
+    await engine.stop();
+  }
+}
+
+async function rawSection(opts: Options, regs: [Registry, Registry], res: Results) {
+  const size = opts.rawSizeMiB * MiB;
+  for (let round = 0; round < opts.rounds; round++) {
+    for (const reg of orderFor(round, regs)) {
+      const repo = `bench/raw-r${round}`;
+      await attempt(`raw ${reg.name}`, async () => {
+        const mono = new SyntheticBlob(size);
+        mono.digest(); // hashed before the clock starts
+        const put = await withCpu(reg, res.idle, () => pushMonolithic(reg.url, repo, mono));
+        if (put.pidChanged) throw new Error("Skiff's runtime restarted during the upload");
+        res.transfers.push({ kind: "raw", op: "monolithic PUT", sizeMiB: opts.rawSizeMiB, registry: reg.name, round, bytes: size, ms: put.ms, mbps: mbps(size, put.ms), cpu: put.cpu });
+        const chunked = new SyntheticBlob(size);
+        const ch = await withCpu(reg, res.idle, () => pushChunked(reg.url, repo, chunked, opts.chunkMiB * MiB));
+        if (ch.pidChanged) throw new Error("Skiff's runtime restarted during the upload");
+        res.transfers.push({ kind: "raw", op: `chunked PATCH ${opts.chunkMiB} MiB`, sizeMiB: opts.rawSizeMiB, registry: reg.name, round, bytes: size, ms: ch.ms, mbps: mbps(size, ch.ms), cpu: ch.cpu });
+        const get = await withCpu(reg, res.idle, () => pullBlob(reg.url, repo, mono.digest()));
+        if (get.value !== size) throw new Error(`GET returned ${get.value} bytes, expected ${size}`);
+        res.transfers.push({ kind: "raw", op: "blob GET", sizeMiB: opts.rawSizeMiB, registry: reg.name, round, bytes: size, ms: get.ms, mbps: mbps(size, get.ms), cpu: get.cpu });
+      }, res.notes);
+      log(`raw ${opts.rawSizeMiB} MiB ${reg.name} r${round}: PUT ${last(res, "raw", "monolithic PUT")}, chunked ${last(res, "raw", `chunked PATCH ${opts.chunkMiB} MiB`)}, GET ${last(res, "raw", "blob GET")} MB/s`);
+    }
+  }
+}
+
+async function requestSection(opts: Options, regs: [Registry, Registry], res: Results) {
+  const seeded = new Map<string, Awaited<ReturnType<typeof seedImage>>>();
+  for (const reg of regs) seeded.set(reg.name, await seedImage(reg.url, "bench/requests", "v1"));
+  const cases = [
+    { op: "manifest GET", method: "GET" as const, path: () => "manifests/v1", accept: true },
+    { op: "manifest HEAD", method: "HEAD" as const, path: () => "manifests/v1", accept: true },
+    { op: "blob HEAD", method: "HEAD" as const, path: (s: { layerDigest: string }) => `blobs/${s.layerDigest}`, accept: false },
+  ];
+  let round = 0;
+  for (const c of cases) {
+    for (const connections of [1, 32]) {
+      for (const reg of orderFor(round++, regs)) {
+        const s = seeded.get(reg.name)!;
+        const r = await runLoad({
+          url: `${reg.url}/v2/bench/requests/${c.path(s)}`,
+          method: c.method,
+          headers: c.accept ? { Accept: s.manifestMediaType } : {},
+          connections,
+          seconds: opts.seconds,
+        });
+        res.requests.push({ op: c.op, connections, registry: reg.name, ...r });
+        log(`${c.op} c=${connections} ${reg.name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50ms.toFixed(2)} ms, p99 ${r.p99ms.toFixed(2)} ms${r.errors ? `, ${r.errors} errors` : ""}`);
+      }
+    }
+  }
+}
+
+async function floorSection(opts: Options, work: string, res: Results) {
+  const floor = await startFloorWorker(work);
+  try {
+    const size = opts.rawSizeMiB * MiB;
+    const out: NonNullable<Results["floor"]> = [];
+    const ops = [
+      { op: "receive (JS reader, 4 KiB reads)", path: "/discard" },
+      { op: "receive (BYOB readAtLeast 1 MiB)", path: "/discard-byob" },
+      { op: "receive + SHA-256 (BYOB)", path: "/hash-byob" },
+      { op: "R2 put (simulator)", path: "/put/x" },
+      { op: "R2 multipart, 8 MiB parts, body read as Skiff reads it (simulator)", path: "/parts/y" },
+      { op: "R2 get of a single-put object (simulator)", path: "/get/x" },
+      { op: "R2 get of a multipart object (simulator)", path: "/get/y" },
+    ];
+    for (const { op, path } of ops) {
+      const runs: { rt: number; px: number; mbps: number }[] = [];
+      for (let round = 0; round < Math.max(1, opts.rounds - 1); round++) {
+        const p = floor.processes();
+        const blob = new SyntheticBlob(size);
+        const b = [cpuMs(p.runtime), cpuMs(p.proxy)];
+        const t0 = performance.now();
+        if (path.startsWith("/get/")) {
+          const n = await getDiscarding(floor.url + path);
+          if (n !== size) throw new Error(`floor ${path}: ${n} bytes, expected ${size}`);
+        } else {
+          const r = await request("PUT", floor.url + path, { body: blob.chunks(), length: size });
+          if (r.status !== 200) throw new Error(`floor ${path}: ${r.status} ${r.body.toString().slice(0, 200)}`);
+        }
+        const ms = performance.now() - t0;
+        const a = [cpuMs(p.runtime), cpuMs(p.proxy)];
+        runs.push({ rt: (a[0] - b[0]) / (size / MiB), px: (a[1] - b[1]) / (size / MiB), mbps: mbps(size, ms) });
+      }
+      out.push({ op, runtimeMsPerMiB: median(runs.map((r) => r.rt)), proxyMsPerMiB: median(runs.map((r) => r.px)), mbps: median(runs.map((r) => r.mbps)) });
+      log(`floor ${op}: ${out.at(-1)!.runtimeMsPerMiB.toFixed(2)} ms/MiB in the worker process, ${out.at(-1)!.mbps.toFixed(0)} MB/s`);
+    }
+    res.floor = out;
+  } finally {
+    await floor.stop();
+  }
+}
+
+// ---- main ----
+
+async function main() {
+  const opts = parseOptions(process.argv.slice(2));
+  mkdirSync(opts.out, { recursive: true });
+  const work = mkdtempSync(join(tmpdir(), "skiff-bench-"));
+  const res: Results = {
+    meta: {
+      date: new Date().toISOString(),
+      quick: opts.quick,
+      rounds: opts.rounds,
+      sizesMiB: opts.sizesMiB,
+      rawSizeMiB: opts.rawSizeMiB,
+      requestSeconds: opts.seconds,
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      loadAverageAtStart: loadavg(),
+      node: process.version,
+    },
+    startup: {},
+    transfers: [],
+    requests: [],
+    notes: [],
+  };
+  const t0 = performance.now();
+  let skiff: SkiffRegistry | undefined;
+  let dist: Registry | undefined;
+  const cleanup = async () => {
+    await Promise.allSettled([skiff?.stop(), dist?.stop()]);
+  };
+  process.once("SIGINT", () => void cleanup().then(() => process.exit(130)));
+  try {
+    if (!opts.skip.has("bundle")) {
+      res.bundle = await bundleSize(work);
+      log(`bundle: ${(res.bundle.gzipBytes / 1024).toFixed(1)} KiB gzipped (${res.bundle.wranglerSays ?? "?"})`);
+      res.startup.workerStartupProfile = await startupProfile(work).catch((err) => {
+        res.notes.push(`wrangler check startup failed: ${(err as Error).message.split("\n")[0]}`);
+        return undefined;
+      });
+    }
+    process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false"; // offline: skip Miniflare's fetch of the Request.cf data
+    [skiff, dist] = await Promise.all([startSkiff(work), startDistribution(work)]);
+    res.startup.skiffMs = skiff.startupMs;
+    res.startup.distributionMs = dist.startupMs;
+    log(`started: Skiff in ${skiff.startupMs.toFixed(0)} ms (${skiff.url}), distribution in ${dist.startupMs.toFixed(0)} ms (${dist.url})`);
+    res.idle = await measureIdle(skiff);
+    const regs: [Registry, Registry] = [skiff, dist];
+
+    const needImages = !opts.skip.has("skopeo") || !opts.skip.has("docker");
+    const images = new Map<number, OciImage>();
+    if (needImages) {
+      for (const size of opts.sizesMiB) images.set(size, await makeOciLayout(join(work, `image-${size}m`), { layerSizes: [size * MiB], tag: "bench" }));
+      log(`made ${images.size} test images (one gzip layer of random bytes each)`);
+    }
+
+    if (!opts.skip.has("raw")) await rawSection(opts, regs, res);
+    if (!opts.skip.has("requests")) await requestSection(opts, regs, res);
+    if (!opts.skip.has("skopeo")) await skopeoSection(opts, regs, images, res, work);
+    if (!opts.skip.has("docker")) await dockerSection(opts, regs, images, res, work);
+    await cleanup();
+    skiff = undefined;
+    dist = undefined;
+    if (!opts.skip.has("floor")) await floorSection(opts, work, res);
+  } finally {
+    await cleanup();
+    res.meta.seconds = (performance.now() - t0) / 1000;
+    res.meta.loadAverageAtEnd = loadavg();
+    writeFileSync(join(opts.out, "results.json"), JSON.stringify(res, null, 2) + "\n");
+    rmSync(work, { recursive: true, force: true });
+  }
+  const { markdown, svg } = report(res);
+  writeFileSync(join(opts.out, "summary.md"), markdown);
+  writeFileSync(join(opts.out, "throughput.svg"), svg);
+  console.log(markdown);
+  log(`results in ${opts.out} (${res.meta.seconds} s)`);
+  if (opts.saveLatest) {
+    const latest = join(new URL(".", import.meta.url).pathname, "latest");
+    mkdirSync(latest, { recursive: true });
+    for (const f of ["results.json", "summary.md", "throughput.svg"]) copyFileSync(join(opts.out, f), join(latest, f));
+    log(`copied to ${latest}`);
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,94 @@
+// Auth settings, parsed from the Worker's env once per isolate (through loadConfig) and validated; every problem
+// names the setting it comes from. Secrets (AUTH_USERS, AUTH_SIGNING_KEY) never appear in messages.
+import type { Env } from "../env";
+import { parsePasswordHash, type PasswordHash } from "./passwords";
+import { parseRules, USER_NAME, type AccessRules } from "./rules";
+import { parseKeys, type KeyConfig } from "./keys";
+
+export interface TokenAuthSettings {
+  mode: "token";
+  /** user name -> password hash (AUTH_USERS, htpasswd lines). */
+  users: Map<string, PasswordHash>;
+  rules: AccessRules;
+  /** null when AUTH_SIGNING_KEY is unset (then `locked` says why). */
+  keys: KeyConfig | null;
+  /** Token audience; when unset, the host the request was sent to. */
+  service?: string;
+  issuer: string;
+  /** Token endpoint URL for the challenge; when unset, <origin of the request>/token. */
+  realm?: string;
+  accessTtlSeconds: number;
+  refreshTtlSeconds: number;
+  /** Why this deployment denies every request (no users, no signing key), or undefined when it works. */
+  locked?: string;
+}
+
+export type AuthSettings = { mode: "open" } | TokenAuthSettings;
+
+export const DEFAULT_ACCESS_TTL_SECONDS = 300;
+export const DEFAULT_REFRESH_TTL_DAYS = 90;
+
+function setting(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return typeof v === "string" && v.trim() !== "" ? v.trim() : undefined;
+}
+
+function intSetting(env: Env, name: string, min: number, max: number, fallback: number, problems: string[]): number {
+  const v = setting(env, name);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    problems.push(`${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(v.slice(0, 40))})`);
+    return fallback;
+  }
+  return n;
+}
+
+/**
+ * Parses AUTH_USERS: one `name:hash` per line (an htpasswd file as it is); blank lines and `#` comments are
+ * skipped. Entries may also be separated by spaces, since hashes hold none (handy for one-line .dev.vars).
+ */
+export function parseUsers(text: string | undefined, problems: string[]): Map<string, PasswordHash> {
+  const users = new Map<string, PasswordHash>();
+  if (text === undefined) return users;
+  const entries = text.split(/\r?\n/).flatMap((line) => (line.trim().startsWith("#") ? [] : line.trim().split(/\s+/))).filter(Boolean);
+  entries.forEach((entry, i) => {
+    const colon = entry.indexOf(":");
+    const name = colon > 0 ? entry.slice(0, colon) : "";
+    const where = `AUTH_USERS entry ${i + 1}${USER_NAME.test(name) ? ` (${name})` : ""}`;
+    if (!USER_NAME.test(name)) return void problems.push(`${where}: expected name:hash with a name of letters, digits and . _ @ -`);
+    if (users.has(name)) return void problems.push(`${where}: user listed twice`);
+    const hash = parsePasswordHash(entry.slice(colon + 1));
+    if (typeof hash === "string") return void problems.push(`${where}: ${hash}`);
+    users.set(name, hash);
+  });
+  return users;
+}
+
+export function parseAuthSettings(env: Env, problems: string[]): AuthSettings {
+  const mode = setting(env, "SKIFF_AUTH") ?? "token";
+  if (mode === "open") return { mode: "open" };
+  if (mode !== "token") {
+    problems.push(`SKIFF_AUTH must be "open" or "token" (got ${JSON.stringify(mode.slice(0, 40))})`);
+    return { mode: "open" };
+  }
+  const users = parseUsers(setting(env, "AUTH_USERS"), problems);
+  const rules = parseRules(setting(env, "AUTH_RULES"), problems);
+  const keys = parseKeys(setting(env, "AUTH_SIGNING_KEY"), setting(env, "AUTH_VERIFY_KEYS"), problems);
+  const service = setting(env, "AUTH_SERVICE");
+  if (service !== undefined && !/^[A-Za-z0-9._:\-\[\]]{1,253}$/.test(service)) problems.push(`AUTH_SERVICE must be a host name such as registry.example.com (got ${JSON.stringify(service.slice(0, 80))})`);
+  const issuer = setting(env, "AUTH_ISSUER") ?? "skiff";
+  if (!/^[\x21-\x7e]{1,200}$/.test(issuer) || issuer.includes('"')) problems.push("AUTH_ISSUER must be printable ASCII without spaces or quotes");
+  const realm = setting(env, "AUTH_REALM");
+  if (realm !== undefined && !/^https?:\/\/[^\s"]+$/.test(realm)) problems.push(`AUTH_REALM must be an http(s) URL of the token endpoint (got ${JSON.stringify(realm.slice(0, 80))})`);
+  const accessTtlSeconds = intSetting(env, "AUTH_TOKEN_TTL_SECONDS", 60, 3600, DEFAULT_ACCESS_TTL_SECONDS, problems);
+  const refreshTtlSeconds = intSetting(env, "AUTH_REFRESH_TTL_DAYS", 1, 3650, DEFAULT_REFRESH_TTL_DAYS, problems) * 86400;
+
+  let locked: string | undefined;
+  if (users.size === 0) {
+    locked = "no users are configured (AUTH_USERS is empty), so every request is denied; see README 'Setting up auth'";
+  } else if (!keys && !problems.some((p) => p.startsWith("AUTH_SIGNING_KEY"))) {
+    problems.push("AUTH_SIGNING_KEY is required when AUTH_USERS is set: create one with `npm run keygen` and `wrangler secret put AUTH_SIGNING_KEY`");
+  }
+  return { mode: "token", users, rules, keys, service, issuer, realm, accessTtlSeconds, refreshTtlSeconds, locked };
+}

@@ -1,0 +1,336 @@
+// ObjectStore over the S3 API (AWS S3, R2's S3 endpoint, Ceph RGW, MinIO...), on @aws-sdk/client-s3.
+//
+// Runs in Workers without nodejs_compat: region, endpoint and credentials are passed explicitly, and checksums are
+// computed only when an operation requires them (the SDK defaults break R2 and streamed uploads, and would put
+// checksum parameters into presigned URLs). Only the commands used here are imported, to keep the bundle small.
+import {
+  S3Client,
+  HeadObjectCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  ListObjectsV2Command,
+  CreateMultipartUploadCommand,
+  UploadPartCommand,
+  CompleteMultipartUploadCommand,
+  AbortMultipartUploadCommand,
+} from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { StorageError, type ListOptions, type ListResult, type ObjectBody, type ObjectInfo, type ObjectStore, type PartRef, type PutBody, type PutOptions } from "./types";
+
+export interface S3Settings {
+  /** Origin of the S3 API, e.g. https://s3.eu-west-1.amazonaws.com or http://127.0.0.1:9000 (no path). */
+  endpoint: string;
+  /** "auto" for R2. */
+  region: string;
+  bucket: string;
+  /** Prepended to every key: "" or a string ending in "/". */
+  prefix: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** https://host/bucket/key instead of https://bucket.host/key: needed by most S3-compatible servers and R2. */
+  forcePathStyle: boolean;
+}
+
+export interface S3StoreOptions {
+  /** Replaces the origin (and prepends the path) of presigned URLs: a CDN or proxy in front of the bucket. */
+  publicBaseUrl?: string;
+  /** Name for logs ("s3", "r2-s3"). */
+  kind?: string;
+}
+
+/** Per-request timeout (until response headers): a stuck server must become a retryable error, not a hung request. */
+const REQUEST_TIMEOUT_MS = 30_000;
+/** HeadObject requests in flight while filling in list metadata. */
+const HEAD_CONCURRENCY = 8;
+
+export function createS3Client(s: S3Settings): S3Client {
+  return new S3Client({
+    endpoint: s.endpoint,
+    region: s.region,
+    credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey },
+    forcePathStyle: s.forcePathStyle,
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+    requestHandler: { requestTimeout: REQUEST_TIMEOUT_MS },
+  });
+}
+
+interface SdkError {
+  name?: string;
+  message?: string;
+  Code?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as SdkError)?.$metadata?.httpStatusCode;
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as SdkError;
+  return statusOf(err) === 404 || e?.name === "NoSuchKey" || e?.name === "NotFound";
+}
+
+/** A failed If-None-Match / If-Match: 412, or 409 when a concurrent conditional write won the race (AWS). */
+function isConditionFailed(err: unknown): boolean {
+  const status = statusOf(err);
+  return status === 412 || status === 409 || (err as SdkError)?.name === "PreconditionFailed";
+}
+
+function storageError(what: string, err: unknown): StorageError {
+  if (err instanceof StorageError) return err;
+  const e = err as SdkError;
+  const status = statusOf(err);
+  // Never include request details: they can carry signed headers.
+  const detail = `${e?.name ?? "Error"}${status ? ` (HTTP ${status})` : ""}: ${e?.message ?? String(err)}`;
+  return new StorageError(`S3 ${what} failed: ${detail}`, err);
+}
+
+/** S3 quotes ETags; the store's callers see them bare, as R2 returns them. */
+function bareEtag(etag: string | undefined): string {
+  return (etag ?? "").replace(/^W\//, "").replace(/^"|"$/g, "");
+}
+
+function quoted(etag: string): string {
+  return etag.startsWith('"') ? etag : `"${etag}"`;
+}
+
+/** Total size from a `Content-Range: bytes a-b/total` answer. */
+function totalFromContentRange(contentRange: string | undefined): number | undefined {
+  const m = contentRange ? /\/(\d+)$/.exec(contentRange) : null;
+  return m ? Number(m[1]) : undefined;
+}
+
+/** S3 metadata travels in x-amz-meta-* headers: printable ASCII only. Registry metadata (sizes, keys, digests) is. */
+function checkMetadata(metadata: Record<string, string> | undefined): void {
+  for (const [k, v] of Object.entries(metadata ?? {})) {
+    if (!/^[a-z0-9-]+$/.test(k) || !/^[\x20-\x7e]*$/.test(v)) throw new StorageError(`S3 put: metadata ${JSON.stringify(k)} is not storable in S3 headers`);
+  }
+}
+
+/** S3 rejects chunked uploads: a stream must carry its length, which FixedLengthStream gives it (and enforces). */
+function fixedLength(body: ReadableStream<Uint8Array>, length: number): ReadableStream<Uint8Array> {
+  const fixed = new FixedLengthStream(length);
+  body.pipeTo(fixed.writable).catch(() => {}); // a short or broken body fails the upload request itself
+  return fixed.readable;
+}
+
+/** Runs `fn` over `items` with at most `limit` calls in flight; results keep the input order. */
+async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** Puts `base`'s origin (and path, if any) in front of a presigned URL's path and query. */
+export function rebaseUrl(url: string, base: string): string {
+  const u = new URL(url);
+  const b = new URL(base);
+  return `${b.origin}${b.pathname.replace(/\/+$/, "")}${u.pathname}${u.search}`;
+}
+
+export class S3Store implements ObjectStore {
+  readonly kind: string;
+  readonly client: S3Client;
+  private readonly bucket: string;
+  private readonly prefix: string;
+  private readonly publicBaseUrl?: string;
+
+  constructor(settings: S3Settings, opts: S3StoreOptions = {}) {
+    this.kind = opts.kind ?? "s3";
+    this.client = createS3Client(settings);
+    this.bucket = settings.bucket;
+    this.prefix = settings.prefix;
+    this.publicBaseUrl = opts.publicBaseUrl;
+  }
+
+  private k(key: string): string {
+    return this.prefix + key;
+  }
+
+  async head(key: string): Promise<ObjectInfo | null> {
+    try {
+      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.k(key) }));
+      return { key, size: r.ContentLength ?? 0, etag: bareEtag(r.ETag), contentType: r.ContentType, metadata: r.Metadata ?? {} };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw storageError("head", err);
+    }
+  }
+
+  async get(key: string, range?: { offset: number; length: number }): Promise<ObjectBody | null> {
+    try {
+      const r = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: this.k(key),
+          Range: range ? `bytes=${range.offset}-${range.offset + range.length - 1}` : undefined,
+        }),
+      );
+      // In Workers the SDK's body is the fetch response's ReadableStream (with SDK helpers mixed in).
+      const body = (r.Body as unknown as ReadableStream<Uint8Array> | undefined) ?? new Response(new Uint8Array(0)).body!;
+      const size = range ? (totalFromContentRange(r.ContentRange) ?? r.ContentLength ?? 0) : (r.ContentLength ?? 0);
+      return { key, size, etag: bareEtag(r.ETag), contentType: r.ContentType, metadata: r.Metadata ?? {}, body };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw storageError("get", err);
+    }
+  }
+
+  async put(key: string, body: PutBody, opts: PutOptions = {}): Promise<ObjectInfo | null> {
+    checkMetadata(opts.metadata);
+    let value: Uint8Array | ReadableStream<Uint8Array>;
+    let size: number;
+    if (body instanceof ReadableStream) {
+      if (opts.length === undefined) throw new StorageError("S3 put: a stream body needs its length");
+      value = fixedLength(body, opts.length);
+      size = opts.length;
+    } else {
+      value = typeof body === "string" ? new TextEncoder().encode(body) : body;
+      size = value.byteLength;
+    }
+    try {
+      const r = await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.k(key),
+          Body: value,
+          ContentLength: size,
+          ContentType: opts.contentType,
+          Metadata: opts.metadata,
+          IfNoneMatch: opts.ifNoneMatch,
+          // Unquoted: Ceph RGW (and DigitalOcean Spaces) compare the raw header and refuse a quoted etag with 412.
+          IfMatch: opts.ifMatch,
+        }),
+      );
+      return { key, size, etag: bareEtag(r.ETag), contentType: opts.contentType, metadata: opts.metadata ?? {} };
+    } catch (err) {
+      if ((opts.ifNoneMatch || opts.ifMatch !== undefined) && isConditionFailed(err)) return null;
+      // If-Match on a key that does not exist: S3 answers 404; the condition failed all the same.
+      if (opts.ifMatch !== undefined && isNotFound(err)) return null;
+      throw storageError("put", err);
+    }
+  }
+
+  async delete(keys: string | string[]): Promise<void> {
+    const all = Array.isArray(keys) ? keys : [keys];
+    try {
+      if (all.length === 1) {
+        await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.k(all[0]) }));
+        return;
+      }
+      for (let i = 0; i < all.length; i += 1000) {
+        const batch = all.slice(i, i + 1000);
+        const r = await this.client.send(
+          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Quiet: true, Objects: batch.map((key) => ({ Key: this.k(key) })) } }),
+        );
+        // A multi-delete answers 200 even when single keys fail; a missing key is not a failure.
+        const failed = (r.Errors ?? []).filter((e) => e.Code !== "NoSuchKey");
+        if (failed.length) throw new StorageError(`S3 delete failed for ${failed.length} key(s): ${failed[0].Code} ${failed[0].Message ?? ""}`);
+      }
+    } catch (err) {
+      if (isNotFound(err) && all.length === 1) return;
+      throw storageError("delete", err);
+    }
+  }
+
+  async list(opts: ListOptions): Promise<ListResult> {
+    let page;
+    try {
+      page = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: this.k(opts.prefix),
+          StartAfter: opts.cursor || opts.startAfter === undefined ? undefined : this.k(opts.startAfter),
+          ContinuationToken: opts.cursor,
+          MaxKeys: Math.min(opts.limit ?? 1000, 1000),
+        }),
+      );
+    } catch (err) {
+      throw storageError("list", err);
+    }
+    const listed = (page.Contents ?? []).filter((o) => o.Key !== undefined);
+    // S3 listings carry no user metadata or content type, which the registry relies on (R2 lists them):
+    // fetch them with a HEAD per key. An object deleted meanwhile is left out, as a later listing would.
+    const objects = await mapLimited(listed, HEAD_CONCURRENCY, (o) => this.head(o.Key!.slice(this.prefix.length)));
+    return {
+      objects: objects.filter((o): o is ObjectInfo => o !== null),
+      cursor: page.IsTruncated && page.NextContinuationToken ? page.NextContinuationToken : undefined,
+    };
+  }
+
+  async createMultipart(key: string, opts: { contentType?: string } = {}): Promise<string> {
+    try {
+      const r = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.k(key), ContentType: opts.contentType }));
+      if (!r.UploadId) throw new StorageError("S3 createMultipartUpload returned no UploadId");
+      return r.UploadId;
+    } catch (err) {
+      throw storageError("createMultipartUpload", err);
+    }
+  }
+
+  async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | ReadableStream<Uint8Array>, length: number): Promise<string> {
+    if (!(body instanceof ReadableStream) && body.byteLength !== length) {
+      throw new StorageError(`S3 uploadPart: body is ${body.byteLength} bytes, expected ${length}`);
+    }
+    try {
+      const r = await this.client.send(
+        new UploadPartCommand({
+          Bucket: this.bucket,
+          Key: this.k(key),
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          // Bytes are signed (and so resent on a retry); a stream goes as an unsigned payload of fixed length.
+          Body: body instanceof ReadableStream ? fixedLength(body, length) : body,
+          ContentLength: length,
+        }),
+      );
+      if (!r.ETag) throw new StorageError(`S3 uploadPart ${partNumber} returned no ETag`);
+      return bareEtag(r.ETag);
+    } catch (err) {
+      throw storageError("uploadPart", err);
+    }
+  }
+
+  async completeMultipart(key: string, uploadId: string, parts: PartRef[]): Promise<void> {
+    try {
+      await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: this.k(key),
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: quoted(p.etag) })) },
+        }),
+      );
+    } catch (err) {
+      throw storageError("completeMultipartUpload", err);
+    }
+  }
+
+  async abortMultipart(key: string, uploadId: string): Promise<void> {
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.k(key), UploadId: uploadId }));
+    } catch (err) {
+      if (isNotFound(err)) return; // already completed or aborted
+      throw storageError("abortMultipartUpload", err);
+    }
+  }
+
+  async presignGet(key: string, expiresIn: number): Promise<string> {
+    try {
+      const url = await getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: this.k(key) }), { expiresIn });
+      return this.publicBaseUrl ? rebaseUrl(url, this.publicBaseUrl) : url;
+    } catch (err) {
+      throw storageError("presign", err);
+    }
+  }
+}

@@ -1,0 +1,33 @@
+// Bindings for the api-auth vitest project, made in Node when vitest loads its config: a fresh ES256 signing key,
+// an old EdDSA key still accepted for verification (its private half is passed to the tests as TEST_OLD_KEY so
+// they can sign with it), and the test users hashed the way `npm run user` does (bob with bcrypt, as htpasswd -B).
+import { generateKeyPairSync, createHash } from "node:crypto";
+import bcrypt from "bcryptjs";
+import { hashPassword } from "../../scripts/user.mjs";
+import { PASSWORDS, RULES, SERVICE, ISSUER } from "./fixtures.ts";
+
+function jwkPair(type, opts, alg) {
+  const { publicKey, privateKey } = generateKeyPairSync(type, opts);
+  const pub = publicKey.export({ format: "jwk" });
+  const kid = createHash("sha256").update(JSON.stringify(pub)).digest("base64url").slice(0, 16);
+  return { privateJwk: { ...privateKey.export({ format: "jwk" }), kid, alg }, publicJwk: { ...pub, kid, alg } };
+}
+
+export function authTestBindings() {
+  const signing = jwkPair("ec", { namedCurve: "P-256" }, "ES256");
+  const old = jwkPair("ed25519", {}, "EdDSA");
+  const users = Object.entries(PASSWORDS).map(([name, pw]) =>
+    // Low PBKDF2 iterations / bcrypt cost keep the suite fast; production defaults are tested in the bench.
+    `${name}:${name === "bob" ? bcrypt.hashSync(pw, 4) : hashPassword(pw, 1000)}`,
+  );
+  return {
+    SKIFF_AUTH: "token",
+    AUTH_USERS: ["# test users", ...users].join("\n"),
+    AUTH_RULES: JSON.stringify(RULES),
+    AUTH_SIGNING_KEY: JSON.stringify(signing.privateJwk),
+    AUTH_VERIFY_KEYS: JSON.stringify([old.publicJwk]),
+    AUTH_SERVICE: SERVICE,
+    AUTH_ISSUER: ISSUER,
+    TEST_OLD_KEY: JSON.stringify(old.privateJwk),
+  };
+}
