@@ -99,7 +99,7 @@ export interface Results {
   bundle?: { files: { name: string; bytes: number; gzipBytes: number }[]; gzipBytes: number; wranglerSays?: string };
   transfers: TransferRecord[];
   requests: RequestRecord[];
-  floor?: { op: string; runtimeMsPerMiB: number; proxyMsPerMiB: number; mbps: number }[];
+  floor?: { op: string; runtimeMsPerMiB: number; proxyMsPerMiB: number; mbps: number; rssGrowth?: number; rps?: number; p50ms?: number; p99ms?: number }[];
   idle?: { runtimeMsPerSec: number; proxyMsPerSec: number; wranglerMsPerSec: number };
   notes: string[];
 }
@@ -155,16 +155,24 @@ async function withCpu<T>(reg: Registry, idle: Results["idle"], fn: () => Promis
   }
 }
 
-/** Runs a measurement; retries (up to 2 more times) when Skiff's runtime was restarted (wrangler reloads on source changes). */
-async function attempt<T>(what: string, fn: () => Promise<T>, notes: string[]): Promise<T> {
+/**
+ * Runs a measurement, up to 3 times: wrangler restarts the Worker when sources change (other work on this machine),
+ * which fails a request in flight. A measurement that fails 3 times is reported as missing, not fatal.
+ */
+async function attempt(what: string, fn: () => Promise<void>, notes: string[]): Promise<void> {
   for (let i = 0; ; i++) {
     try {
       return await fn();
     } catch (err) {
-      const msg = (err as Error).message;
-      if (i >= 2) throw err;
-      notes.push(`${what}: retried after: ${msg.split("\n")[0].slice(0, 200)}`);
-      log(`${what} failed, retrying: ${msg.split("\n")[0].slice(0, 200)}`);
+      const msg = (err as Error).message.replace(/\s+/g, " ");
+      const brief = msg.length > 600 ? `${msg.slice(0, 200)} … ${msg.slice(-400)}` : msg;
+      if (i >= 2) {
+        notes.push(`${what}: FAILED 3 times, not measured; last error: ${brief}`);
+        log(`${what} failed 3 times, giving up: ${brief}`);
+        return;
+      }
+      notes.push(`${what}: retried after: ${brief}`);
+      log(`${what} failed, retrying: ${brief}`);
       await sleep(2000);
     }
   }
@@ -231,7 +239,10 @@ async function storedLayerSize(reg: Registry, repo: string, tag: string): Promis
 
 /** Unlinks the image's blobs from `repo`, so later rounds (other repos) cannot mount them and must upload again. */
 async function forget(reg: Registry, repo: string, digests: string[]): Promise<void> {
-  for (const d of digests) await deleteBlob(reg.url, repo, d);
+  for (const d of digests) {
+    const status = await deleteBlob(reg.url, repo, d);
+    if (status !== 202) throw new Error(`DELETE blob ${d} in ${repo} on ${reg.name}: ${status}; later rounds could mount it instead of uploading`);
+  }
 }
 
 function roundsFor(opts: Options, sizeMiB: number): number {
@@ -247,13 +258,15 @@ async function skopeoSection(opts: Options, regs: [Registry, Registry], images: 
         const repo = `bench/skopeo-${size}m-r${round}`;
         const ref = `${reg.host}/${repo}:v1`;
         await attempt(`skopeo ${size} MiB ${reg.name}`, async () => {
+          const recs: TransferRecord[] = []; // kept only if the whole attempt succeeds
           const push = await withCpu(reg, res.idle, () => skopeoPush(img.dir, img.tag, ref));
           if (push.pidChanged) throw new Error("Skiff's runtime restarted during the push");
           const bytes = img.layers[0].size;
-          res.transfers.push({ kind: "skopeo", op: "push", sizeMiB: size, registry: reg.name, round, bytes, ms: push.ms, mbps: mbps(bytes, push.ms), cpu: push.cpu });
+          recs.push({ kind: "skopeo", op: "push", sizeMiB: size, registry: reg.name, round, bytes, ms: push.ms, mbps: mbps(bytes, push.ms), cpu: push.cpu });
           const pull = await withCpu(reg, res.idle, () => skopeoPull(ref, join(work, "pulled")));
-          res.transfers.push({ kind: "skopeo", op: "pull", sizeMiB: size, registry: reg.name, round, bytes, ms: pull.ms, mbps: mbps(bytes, pull.ms), cpu: pull.cpu });
+          recs.push({ kind: "skopeo", op: "pull", sizeMiB: size, registry: reg.name, round, bytes, ms: pull.ms, mbps: mbps(bytes, pull.ms), cpu: pull.cpu });
           await forget(reg, repo, img.blobs.map((b) => b.digest));
+          res.transfers.push(...recs);
         }, res.notes);
         log(`skopeo ${size} MiB ${reg.name} r${round}: push ${last(res, "skopeo", "push")} MB/s, pull ${last(res, "skopeo", "pull")} MB/s`);
       }
@@ -275,16 +288,18 @@ async function dockerSection(opts: Options, regs: [Registry, Registry], images: 
           const repo = `bench/docker-${size}m-r${round}`;
           const ref = `${reg.host}/${repo}:v1`;
           await attempt(`docker ${size} MiB ${reg.name}`, async () => {
+            const recs: TransferRecord[] = []; // kept only if the whole attempt succeeds
             await engine.docker(["tag", local, ref]);
             const push = await withCpu(reg, res.idle, () => dockerPush(engine, ref));
             if (push.pidChanged) throw new Error("Skiff's runtime restarted during the push");
             const stored = await storedLayerSize(reg, repo, "v1");
-            res.transfers.push({ kind: "docker", op: "push", sizeMiB: size, registry: reg.name, round, bytes: stored.size, ms: push.ms, mbps: mbps(stored.size, push.ms), cpu: push.cpu });
+            recs.push({ kind: "docker", op: "push", sizeMiB: size, registry: reg.name, round, bytes: stored.size, ms: push.ms, mbps: mbps(stored.size, push.ms), cpu: push.cpu });
             await dockerRemoveImage(engine, ref);
             const pull = await withCpu(reg, res.idle, () => dockerPull(engine, ref));
-            res.transfers.push({ kind: "docker", op: "pull", sizeMiB: size, registry: reg.name, round, bytes: stored.size, ms: pull.ms, mbps: mbps(stored.size, pull.ms), cpu: pull.cpu });
+            recs.push({ kind: "docker", op: "pull", sizeMiB: size, registry: reg.name, round, bytes: stored.size, ms: pull.ms, mbps: mbps(stored.size, pull.ms), cpu: pull.cpu });
             local = ref; // the pulled image is the source of the next push
             await forget(reg, repo, [stored.digest, stored.config]);
+            res.transfers.push(...recs);
           }, res.notes);
           log(`docker ${size} MiB ${reg.name} r${round}: push ${last(res, "docker", "push")} MB/s, pull ${last(res, "docker", "pull")} MB/s`);
         }
@@ -302,18 +317,20 @@ async function rawSection(opts: Options, regs: [Registry, Registry], res: Result
     for (const reg of orderFor(round, regs)) {
       const repo = `bench/raw-r${round}`;
       await attempt(`raw ${reg.name}`, async () => {
+        const recs: TransferRecord[] = []; // kept only if the whole attempt succeeds
         const mono = new SyntheticBlob(size);
         mono.digest(); // hashed before the clock starts
         const put = await withCpu(reg, res.idle, () => pushMonolithic(reg.url, repo, mono));
         if (put.pidChanged) throw new Error("Skiff's runtime restarted during the upload");
-        res.transfers.push({ kind: "raw", op: "monolithic PUT", sizeMiB: opts.rawSizeMiB, registry: reg.name, round, bytes: size, ms: put.ms, mbps: mbps(size, put.ms), cpu: put.cpu });
+        recs.push({ kind: "raw", op: "monolithic PUT", sizeMiB: opts.rawSizeMiB, registry: reg.name, round, bytes: size, ms: put.ms, mbps: mbps(size, put.ms), cpu: put.cpu });
         const chunked = new SyntheticBlob(size);
         const ch = await withCpu(reg, res.idle, () => pushChunked(reg.url, repo, chunked, opts.chunkMiB * MiB));
         if (ch.pidChanged) throw new Error("Skiff's runtime restarted during the upload");
-        res.transfers.push({ kind: "raw", op: `chunked PATCH ${opts.chunkMiB} MiB`, sizeMiB: opts.rawSizeMiB, registry: reg.name, round, bytes: size, ms: ch.ms, mbps: mbps(size, ch.ms), cpu: ch.cpu });
+        recs.push({ kind: "raw", op: `chunked PATCH ${opts.chunkMiB} MiB`, sizeMiB: opts.rawSizeMiB, registry: reg.name, round, bytes: size, ms: ch.ms, mbps: mbps(size, ch.ms), cpu: ch.cpu });
         const get = await withCpu(reg, res.idle, () => pullBlob(reg.url, repo, mono.digest()));
         if (get.value !== size) throw new Error(`GET returned ${get.value} bytes, expected ${size}`);
-        res.transfers.push({ kind: "raw", op: "blob GET", sizeMiB: opts.rawSizeMiB, registry: reg.name, round, bytes: size, ms: get.ms, mbps: mbps(size, get.ms), cpu: get.cpu });
+        recs.push({ kind: "raw", op: "blob GET", sizeMiB: opts.rawSizeMiB, registry: reg.name, round, bytes: size, ms: get.ms, mbps: mbps(size, get.ms), cpu: get.cpu });
+        res.transfers.push(...recs);
       }, res.notes);
       log(`raw ${opts.rawSizeMiB} MiB ${reg.name} r${round}: PUT ${last(res, "raw", "monolithic PUT")}, chunked ${last(res, "raw", `chunked PATCH ${opts.chunkMiB} MiB`)}, GET ${last(res, "raw", "blob GET")} MB/s`);
     }
@@ -361,26 +378,50 @@ async function floorSection(opts: Options, work: string, res: Results) {
       { op: "R2 get of a single-put object (simulator)", path: "/get/x" },
       { op: "R2 get of a multipart object (simulator)", path: "/get/y" },
     ];
-    for (const { op, path } of ops) {
-      const runs: { rt: number; px: number; mbps: number }[] = [];
-      for (let round = 0; round < Math.max(1, opts.rounds - 1); round++) {
-        const p = floor.processes();
-        const blob = new SyntheticBlob(size);
-        const b = [cpuMs(p.runtime), cpuMs(p.proxy)];
-        const t0 = performance.now();
-        if (path.startsWith("/get/")) {
-          const n = await getDiscarding(floor.url + path);
-          if (n !== size) throw new Error(`floor ${path}: ${n} bytes, expected ${size}`);
-        } else {
-          const r = await request("PUT", floor.url + path, { body: blob.chunks(), length: size });
-          if (r.status !== 200) throw new Error(`floor ${path}: ${r.status} ${r.body.toString().slice(0, 200)}`);
-        }
-        const ms = performance.now() - t0;
-        const a = [cpuMs(p.runtime), cpuMs(p.proxy)];
-        runs.push({ rt: (a[0] - b[0]) / (size / MiB), px: (a[1] - b[1]) / (size / MiB), mbps: mbps(size, ms) });
+    const once = async (path: string) => {
+      const p = floor.processes();
+      const b = [cpuMs(p.runtime), cpuMs(p.proxy)];
+      const rss0 = rssBytes(p.runtime);
+      resetPeakRss(p.runtime);
+      const t0 = performance.now();
+      if (path.startsWith("/get/")) {
+        const n = await getDiscarding(floor.url + path);
+        if (n !== size) throw new Error(`floor ${path}: ${n} bytes, expected ${size}`);
+      } else {
+        const r = await request("PUT", floor.url + path, { body: new SyntheticBlob(size).chunks(), length: size });
+        if (r.status !== 200) throw new Error(`floor ${path}: ${r.status} ${r.body.toString().slice(0, 200)}`);
       }
-      out.push({ op, runtimeMsPerMiB: median(runs.map((r) => r.rt)), proxyMsPerMiB: median(runs.map((r) => r.px)), mbps: median(runs.map((r) => r.mbps)) });
-      log(`floor ${op}: ${out.at(-1)!.runtimeMsPerMiB.toFixed(2)} ms/MiB in the worker process, ${out.at(-1)!.mbps.toFixed(0)} MB/s`);
+      const ms = performance.now() - t0;
+      const a = [cpuMs(p.runtime), cpuMs(p.proxy)];
+      return { rt: (a[0] - b[0]) / (size / MiB), px: (a[1] - b[1]) / (size / MiB), mbps: mbps(size, ms), rss: peakRssBytes(p.runtime) - rss0 };
+    };
+    for (const { op, path } of ops) {
+      const runs: Awaited<ReturnType<typeof once>>[] = [];
+      try {
+        for (let round = 0; round < Math.max(1, opts.rounds - 1); round++) runs.push(await once(path));
+      } catch (err) {
+        // The floor is context, not the subject: a failure here is reported, not fatal.
+        res.notes.push(`floor ${op}: failed: ${(err as Error).message.split("\n")[0]}`);
+        log(`floor ${op} failed: ${(err as Error).message.split("\n")[0]}`);
+        continue;
+      }
+      const row = {
+        op,
+        runtimeMsPerMiB: median(runs.map((r) => r.rt)),
+        proxyMsPerMiB: median(runs.map((r) => r.px)),
+        mbps: median(runs.map((r) => r.mbps)),
+        rssGrowth: Math.max(...runs.map((r) => r.rss)),
+      };
+      out.push(row);
+      log(`floor ${op}: ${row.runtimeMsPerMiB.toFixed(2)} ms/MiB in the worker process, ${row.mbps.toFixed(0)} MB/s, RSS +${(row.rssGrowth / MiB).toFixed(1)} MiB`);
+    }
+    // Requests: a bare Worker reading one small object, at the same concurrency as the registries' request tests.
+    const small = await request("PUT", `${floor.url}/put/small`, { body: Buffer.alloc(1024, 7) });
+    if (small.status !== 200) throw new Error(`floor small put: ${small.status}`);
+    for (const connections of [1, 32]) {
+      const r = await runLoad({ url: `${floor.url}/get/small`, method: "GET", headers: {}, connections, seconds: opts.seconds });
+      out.push({ op: `R2 get of a 1 KiB object, ${connections} client${connections > 1 ? "s" : ""} (requests)`, runtimeMsPerMiB: NaN, proxyMsPerMiB: NaN, mbps: NaN, rps: r.rps, p50ms: r.p50ms, p99ms: r.p99ms });
+      log(`floor small GET c=${connections}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50ms.toFixed(2)} ms, p99 ${r.p99ms.toFixed(2)} ms`);
     }
     res.floor = out;
   } finally {
@@ -418,7 +459,7 @@ async function main() {
   const cleanup = async () => {
     await Promise.allSettled([skiff?.stop(), dist?.stop()]);
   };
-  process.once("SIGINT", () => void cleanup().then(() => process.exit(130)));
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(sig, () => void cleanup().then(() => process.exit(130)));
   try {
     if (!opts.skip.has("bundle")) {
       res.bundle = await bundleSize(work);
@@ -429,7 +470,7 @@ async function main() {
       });
     }
     process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false"; // offline: skip Miniflare's fetch of the Request.cf data
-    [skiff, dist] = await Promise.all([startSkiff(work), startDistribution(work)]);
+    [skiff, dist] = await Promise.all([startSkiff(opts.out), startDistribution(work)]); // Skiff's log lands next to the results
     res.startup.skiffMs = skiff.startupMs;
     res.startup.distributionMs = dist.startupMs;
     log(`started: Skiff in ${skiff.startupMs.toFixed(0)} ms (${skiff.url}), distribution in ${dist.startupMs.toFixed(0)} ms (${dist.url})`);

@@ -77,6 +77,8 @@ export function request(
       res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }));
       res.on("error", reject);
     });
+    // A Worker restarted by wrangler mid-upload can stop reading without answering: give up after a minute of silence.
+    req.setTimeout(60_000, () => req.destroy(new Error(`${method} ${url}: no progress for 60 s`)));
     req.on("error", reject);
     (async () => {
       if (typeof body === "string" || Buffer.isBuffer(body)) req.end(body);
@@ -144,7 +146,7 @@ export function pullBlob(base: string, repo: string, digest: string): Promise<nu
 export async function getDiscarding(url: string): Promise<number> {
   const { lib, agent } = agentFor(url);
   return new Promise((resolve, reject) => {
-    lib
+    const req = lib
       .get(url, { agent }, (res) => {
         if (res.statusCode !== 200) return reject(new Error(`GET ${url}: ${res.statusCode}`));
         let n = 0;
@@ -153,6 +155,7 @@ export async function getDiscarding(url: string): Promise<number> {
         res.on("error", reject);
       })
       .on("error", reject);
+    req.setTimeout(60_000, () => req.destroy(new Error(`GET ${url}: no progress for 60 s`)));
   });
 }
 

@@ -68,11 +68,12 @@ export async function waitForHttp(url: string, { timeoutMs = 60_000, status = 20
   throw new Error(`${url} did not answer ${status} within ${timeoutMs} ms (last: ${last})`);
 }
 
-/** Runs a command to completion; rejects with its output on a non-zero exit. */
-export function run(cmd: string, args: string[], opts: SpawnOptions & { input?: string } = {}): Promise<{ stdout: string; stderr: string; ms: number }> {
+/** Runs a command to completion (killed after `timeoutMs`, default 15 min); rejects with its output on a non-zero exit. */
+export function run(cmd: string, args: string[], opts: SpawnOptions & { input?: string; timeoutMs?: number } = {}): Promise<{ stdout: string; stderr: string; ms: number }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"], ...opts });
+    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 900_000);
     let stdout = "";
     let stderr = "";
     child.stdout!.on("data", (d) => (stdout += d));
@@ -80,6 +81,7 @@ export function run(cmd: string, args: string[], opts: SpawnOptions & { input?: 
     child.stdin!.end(opts.input ?? "");
     child.on("error", reject);
     child.on("close", (code) => {
+      clearTimeout(timer);
       const ms = performance.now() - t0;
       if (code === 0) resolve({ stdout, stderr, ms });
       else reject(new Error(`${cmd} ${args.join(" ")} exited ${code}:\n${stderr.slice(-2000)}${stdout.slice(-1000)}`));
@@ -154,22 +156,4 @@ export function descendants(pid: number): number[] {
     }
   }
   return out;
-}
-
-/** Samples RSS of `pid` every `intervalMs` until stopped; returns the max seen. */
-export function sampleRss(pid: number, intervalMs = 25): { stop(): number } {
-  let max = rssBytes(pid);
-  const timer = setInterval(() => {
-    try {
-      max = Math.max(max, rssBytes(pid));
-    } catch {
-      /* process gone */
-    }
-  }, intervalMs);
-  return {
-    stop() {
-      clearInterval(timer);
-      return max;
-    },
-  };
 }

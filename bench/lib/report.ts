@@ -128,9 +128,16 @@ export function report(res: Results): { markdown: string; svg: string } {
   if (res.floor?.length) {
     L.push("### The floor under Skiff on this stack (bench/floor: a bare Worker under the same wrangler dev, no registry logic)");
     L.push("");
-    L.push("| what the bare Worker does with the body | worker process CPU per MiB | MB/s |");
-    L.push("|---|---|---|");
-    for (const fl of res.floor) L.push(`| ${fl.op} | ${f2(fl.runtimeMsPerMiB)} ms | ${f0(fl.mbps)} |`);
+    L.push(`| what the bare Worker does (${sizeLabel(res.meta.rawSizeMiB as number)} body) | worker process CPU per MiB | MB/s | worker process RSS growth |`);
+    L.push("|---|---|---|---|");
+    for (const fl of res.floor.filter((x) => x.rps === undefined)) L.push(`| ${fl.op} | ${f2(fl.runtimeMsPerMiB)} ms | ${f0(fl.mbps)} | ${f1((fl.rssGrowth ?? NaN) / MiB)} MiB |`);
+    const reqs = res.floor.filter((x) => x.rps !== undefined);
+    if (reqs.length) {
+      L.push("");
+      L.push("| bare Worker requests | req/s | p50 ms | p99 ms |");
+      L.push("|---|---|---|---|");
+      for (const fl of reqs) L.push(`| ${fl.op} | ${f0(fl.rps!)} | ${f2(fl.p50ms!)} | ${f2(fl.p99ms!)} |`);
+    }
     L.push("");
   }
   if (res.notes.length) {

@@ -1,6 +1,7 @@
 // The two registries under test, side by side on free loopback ports with fresh storage, both serving https:
 //   Skiff         test/support's startSkiffRegistry, i.e. scripts/dev.mjs `startSkiff`, the code `npm start` runs:
-//                 wrangler dev, auth open, local R2 simulator, https with wrangler's self-signed certificate;
+//                 wrangler dev in open-auth mode (`SKIFF_AUTH=open npm start`), local R2 simulator, https with
+//                 wrangler's self-signed certificate;
 //   distribution  CNCF distribution 2.8.2 (`docker-registry serve`), filesystem storage, https with a self-signed
 //                 certificate made here, so both sides pay for TLS and clients treat them alike (test/support's
 //                 startDistribution serves plain http, which is right for the e2e tests but not for a fair race).
@@ -50,9 +51,11 @@ export function wranglerProcesses(leader: number, port: number): WranglerProcess
   return { runtime, proxy, wrangler: nodes[nodes.length - 1] };
 }
 
-export async function startSkiff(workDir: string): Promise<SkiffRegistry> {
+/** Starts Skiff; wrangler's output is written to `logDir`/skiff.log when it stops. */
+export async function startSkiff(logDir: string): Promise<SkiffRegistry> {
   const t0 = performance.now();
-  const handle = await startSkiffRegistry();
+  // Open auth (`SKIFF_AUTH=open npm start`): the clients push anonymously, so the numbers are the data path's.
+  const handle = await startSkiffRegistry({ auth: "open" });
   const startupMs = performance.now() - t0;
   const port = Number(handle.host.split(":")[1]);
   const processes = () => wranglerProcesses(handle.pid, port);
@@ -64,7 +67,7 @@ export async function startSkiff(workDir: string): Promise<SkiffRegistry> {
     processes,
     mainPid: () => processes().runtime,
     async stop() {
-      writeFileSync(join(workDir, "skiff.log"), handle.output());
+      writeFileSync(join(logDir, "skiff.log"), handle.output());
       await handle.stop();
     },
   };

@@ -38,6 +38,8 @@ export interface UploadState {
   tailVersion?: string;
   /** SHA-256 of all `offset` bytes, when they arrived in one request and could be hashed natively. */
   sha256?: string;
+  /** All `offset` bytes are one complete object at data/<id> (written by a single request of known length). */
+  whole?: boolean;
 }
 
 export interface UploadSession {
@@ -111,6 +113,51 @@ class PartWriter {
   }
 }
 
+/** The largest request stored as one object (R2 and S3 take single puts up to 5 GB). */
+const MAX_WHOLE_OBJECT = 4 * 1024 ** 3;
+/** Read size when streaming a whole object: bounded memory, few reads (see body.ts). */
+const WHOLE_READ = 1 << 20;
+
+/**
+ * A request that carries the blob from its first byte with a known length (skopeo and podman PATCH, containerd
+ * PUT, monolithic POST) streams straight into one object, hashed natively on the way: no parts, no tail, and the
+ * bytes are read back from one object on pull (multipart objects are slower to read in the local simulator).
+ */
+async function writeWhole(store: ObjectStore, s: UploadState, body: ReadableStream<Uint8Array>, length: number): Promise<void> {
+  const digestStream = new crypto.DigestStream("SHA-256");
+  const hashWriter = digestStream.getWriter();
+  const pipe = new TransformStream<Uint8Array, Uint8Array>();
+  const pipeWriter = pipe.writable.getWriter();
+  const stored = store.put(keys.blobData(s.id), pipe.readable, { length });
+  stored.catch(() => {}); // awaited below; a failure while still writing surfaces there
+  let received = 0;
+  try {
+    for await (const value of readForParts(body, WHOLE_READ, 0)) {
+      received += value.byteLength;
+      if (received > length) break;
+      await hashWriter.write(value);
+      await pipeWriter.write(value);
+    }
+  } catch (err) {
+    await pipeWriter.abort(err).catch(() => {});
+    await stored.catch(() => {});
+    if ((err as Error)?.name === "StorageError") throw err;
+    throw new RegistryError("BLOB_UPLOAD_INVALID", "the request body ended unexpectedly");
+  }
+  if (received !== length) {
+    await pipeWriter.abort(new Error("length mismatch")).catch(() => {});
+    await stored.catch(() => {});
+    throw new RegistryError("SIZE_INVALID", `received ${received > length ? "more than " + length : received} bytes, expected ${length}`);
+  }
+  await pipeWriter.close();
+  await stored;
+  await hashWriter.close();
+  s.sha256 = toHex(await digestStream.digest);
+  s.offset = length;
+  s.whole = true;
+  s.tailLength = 0;
+}
+
 interface AppendResult {
   /** Bytes past the last full part, still in memory. */
   remainder: Uint8Array;
@@ -120,10 +167,32 @@ interface AppendResult {
  * Appends a request body to the session (state is updated in memory; the caller persists it).
  * `expectedLength`, when known (Content-Length / Content-Range), is checked against what arrived.
  */
-async function appendBody(deps: RegistryDeps, session: UploadSession, body: ReadableStream<Uint8Array> | null, expectedLength?: number): Promise<AppendResult> {
+async function appendBody(
+  deps: RegistryDeps,
+  session: UploadSession,
+  body: ReadableStream<Uint8Array> | null,
+  expectedLength?: number,
+  opts: { chunked?: boolean } = {},
+): Promise<AppendResult> {
   const { store } = deps;
   const s = session.state;
+  if (body && !opts.chunked && s.offset === 0 && !s.multipartId && expectedLength !== undefined && expectedLength > 0 && expectedLength <= MAX_WHOLE_OBJECT) {
+    await writeWhole(store, s, body, expectedLength);
+    return { remainder: new Uint8Array(0) };
+  }
   const queue = new ChunkQueue();
+  const writer = new PartWriter(store, s);
+  if (s.whole && body) {
+    // More bytes after a whole-object request (rare): move the stored bytes into parts of a multipart upload at the
+    // same key; the object is replaced only when that upload completes.
+    const stored = await store.get(keys.blobData(s.id));
+    if (!stored || stored.size !== s.offset) throw new RegistryError("BLOB_UPLOAD_INVALID", "upload state is inconsistent; restart the upload");
+    for await (const value of readForParts(stored.body, s.partSize, 0)) {
+      queue.push(value);
+      while (queue.size >= s.partSize) await writer.write(queue.take(s.partSize));
+    }
+    s.whole = undefined;
+  }
   if (s.tailLength > 0) {
     const tail = await store.get(keys.uploadTail(s.id));
     if (!tail || tail.size !== s.tailLength || tail.metadata.version !== s.tailVersion) {
@@ -135,7 +204,6 @@ async function appendBody(deps: RegistryDeps, session: UploadSession, body: Read
   const hashing = s.offset === 0;
   const digestStream = hashing ? new crypto.DigestStream("SHA-256") : null;
   const hashWriter = digestStream?.getWriter();
-  const writer = new PartWriter(store, s);
   let received = 0;
   try {
     if (body) {
@@ -193,7 +261,7 @@ export async function appendChunk(
     });
   }
   const hadTail = s.tailLength > 0;
-  const { remainder } = await appendBody(deps, session, body, opts.length);
+  const { remainder } = await appendBody(deps, session, body, opts.length, { chunked: opts.start !== undefined });
   // Claim the new state (compare-and-swap) before writing the tail it names: a concurrent request on the same
   // session that loses the swap never overwrites the winner's tail, and readers check the tail's version.
   s.tailVersion = remainder.byteLength > 0 ? crypto.randomUUID() : undefined;
@@ -228,7 +296,9 @@ export async function completeUpload(
   const { remainder } = await appendBody(deps, session, body, opts.length);
 
   let actual: string;
-  if (!s.multipartId) {
+  if (s.whole) {
+    actual = digest.algorithm === "sha256" && s.sha256 ? s.sha256 : await hashStored(store, dataKey, digest);
+  } else if (!s.multipartId) {
     // Small blob: all bytes are in memory.
     actual = digest.algorithm === "sha256" && s.sha256 ? s.sha256 : toHex(await crypto.subtle.digest(DIGEST_ALGORITHMS[digest.algorithm].webCrypto, remainder));
     if (actual === digest.hex) await store.put(dataKey, remainder);
@@ -263,5 +333,6 @@ export async function uploadMonolithic(deps: RegistryDeps, repo: string, owner: 
 export async function cancelUpload(deps: RegistryDeps, session: UploadSession): Promise<void> {
   const s = session.state;
   if (s.multipartId) await deps.store.abortMultipart(keys.blobData(s.id), s.multipartId).catch(() => {});
-  await deps.store.delete([keys.uploadState(s.id), keys.uploadTail(s.id)]);
+  // data/<id> exists only while the session does (a committed blob's session is gone), so it is ours to delete.
+  await deps.store.delete([keys.uploadState(s.id), keys.uploadTail(s.id), keys.blobData(s.id)]);
 }

@@ -17,9 +17,12 @@ export const MEDIA = {
   dockerLayer: "application/vnd.docker.image.rootfs.diff.tar.gzip",
 } as const;
 
+// The project declares no GlobalProps.mainModule, so `exports` is untyped: name the one member used here.
+const worker = exports as unknown as { default: { fetch(request: Request): Promise<Response> } };
+
 /** Calls the Worker. `path` is relative to the origin ("/v2/..."), or a Location header value. */
 export function registry(path: string, init?: RequestInit): Promise<Response> {
-  return exports.default.fetch(new Request(new URL(path, ORIGIN), init));
+  return worker.default.fetch(new Request(new URL(path, ORIGIN), init));
 }
 
 /** A repository name no other test uses (tests share one bucket). */

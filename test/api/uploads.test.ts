@@ -320,6 +320,15 @@ describe("PATCH chunked with Content-Range", () => {
     await expectBlob(repo2, await digestOf(data), data);
   });
 
+  it("a final PUT chunk that completes exactly one part leaves no last part to write", async () => {
+    const repo = uniqueRepo();
+    const data = pseudoRandomBytes(PART, 59);
+    const location = await patchChunks(await startUpload(repo), data.subarray(0, PART - 10), [PART - 10]);
+    const done = await finish(location, await digestOf(data), data.subarray(PART - 10), { "Content-Range": `${PART - 10}-${PART - 1}` });
+    expect(done.status, await done.clone().text()).toBe(201);
+    await expectBlob(repo, await digestOf(data), data);
+  });
+
   it("accepts the RFC forms of Content-Range (bytes a-b/total, bytes a-b/*)", async () => {
     const repo = uniqueRepo();
     const data = pseudoRandomBytes(3000, 54);

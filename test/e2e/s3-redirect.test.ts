@@ -11,7 +11,7 @@ import { ContainerTools, itWith, unavailable } from "../support/clients";
 import { startDockerd, type DockerEngine } from "../support/docker";
 import { digestOfGet, request } from "../support/http";
 import { makeOciLayout, toDockerArchive, OCI_MANIFEST, type OciImage } from "../support/oci-layout";
-import { descendants, removeDir, rssBytes, tempDir } from "../support/proc";
+import { descendants, removeDir, rssBytes, tempDir, waitFor } from "../support/proc";
 import { startSkiffRegistry, type RegistryUnderTest } from "../support/registries";
 
 const MiB = 1024 * 1024;
@@ -51,8 +51,14 @@ afterAll(async () => {
   if (work) await removeDir(work);
 });
 
-/** The blob GETs the worker answered for `repo` since log index `from`, by status. */
-function blobGets(repo: string, from: number): Record<number, number> {
+/** The blob GETs the worker answered for `repo` since log index `from`, by status, once `expected` of them are
+ *  logged (wrangler prints a request's log line after answering it, so the log can lag behind the client). */
+async function blobGets(repo: string, from: number, expected = 2): Promise<Record<number, number>> {
+  await waitFor(() => Object.values(countBlobGets(repo, from)).reduce((a, b) => a + b, 0) >= expected, "blob GETs in the log", 5000).catch(() => {});
+  return countBlobGets(repo, from);
+}
+
+function countBlobGets(repo: string, from: number): Record<number, number> {
   const out: Record<number, number> = {};
   for (const r of skiff.requests().slice(from)) {
     if (r.method === "GET" && r.path.startsWith(`/v2/${repo}/blobs/sha256:`)) out[r.status] = (out[r.status] ?? 0) + 1;
@@ -88,7 +94,7 @@ describe("real clients pull through the redirect from Skiff on S3 (RGW)", () => 
       expect(`sha256:${createHash("sha256").update(bytes).digest("hex")}`).toBe(blob.digest);
     }
     // Every blob came through a redirect, none streamed by the worker.
-    expect(blobGets(repo, from)).toEqual({ 307: image.blobs.length });
+    expect(await blobGets(repo, from, image.blobs.length)).toEqual({ 307: image.blobs.length });
   });
 
   itWith(["podman", "skopeo"], "podman: push, remove, pull through 307s: identical image digest", async () => {
@@ -101,7 +107,7 @@ describe("real clients pull through the redirect from Skiff on S3 (RGW)", () => 
     await tools.podman(["pull", "-q", NO_TLS_VERIFY, `${skiff.host}/${repo}:v1`]);
     const inspected = (await tools.podman(["image", "inspect", "--format", "{{.Digest}}", `${skiff.host}/${repo}:v1`])).stdout.trim();
     expect(inspected).toBe(pushed);
-    const gets = blobGets(repo, from);
+    const gets = await blobGets(repo, from);
     expect(gets[200]).toBeUndefined();
     expect(gets[307]).toBeGreaterThanOrEqual(2);
   });
@@ -118,9 +124,9 @@ describe("real clients pull through the redirect from Skiff on S3 (RGW)", () => 
     await engine!.docker(["pull", "-q", ref]);
     const repoDigests = (await engine!.docker(["image", "inspect", "--format", "{{json .RepoDigests}}", ref])).stdout;
     expect(JSON.parse(repoDigests)).toContain(`${skiff.host}/${repo}@${pushed}`);
-    const gets = blobGets(repo, from);
-    expect(gets[200]).toBeUndefined();
-    expect(gets[307]).toBeGreaterThanOrEqual(2);
+    const gets = await blobGets(repo, from);
+    expect(gets[200], JSON.stringify(skiff.requests().slice(from))).toBeUndefined();
+    expect(gets[307], JSON.stringify(skiff.requests().slice(from))).toBeGreaterThanOrEqual(2);
   });
 });
 
@@ -146,42 +152,61 @@ async function sampleWorkerdRss(wranglerPid: number) {
   };
 }
 
+/** Adds the server's last log lines to a failure (a dropped connection says nothing on the client side). */
+async function withServerLog<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    (err as Error).message += `\n--- wrangler output ---\n${skiff.output().slice(-3000)}`;
+    throw err;
+  }
+}
+
+/** Pushes `size` bytes like docker (one chunked PATCH without Content-Length, then PUT ?digest=); returns the digest. */
+async function chunkedPush(repo: string, size: number, block: Buffer): Promise<string> {
+  const post = await request(`${skiff.url}/v2/${repo}/blobs/uploads/`, { method: "POST" });
+  expect(post.status).toBe(202);
+  const hash = createHash("sha256");
+  const patch = await withServerLog(request(new URL(String(post.headers.location), skiff.url).href, {
+    method: "PATCH",
+    headers: { "Content-Type": "application/octet-stream" },
+    body: (req) => {
+      let sent = 0;
+      const pump = () => {
+        while (sent < size) {
+          const chunk = Buffer.from(block);
+          chunk.writeUInt32BE(sent / MiB, 0); // no two MiB alike
+          hash.update(chunk);
+          sent += chunk.byteLength;
+          if (!req.write(chunk)) return void req.once("drain", pump);
+        }
+        req.end();
+      };
+      pump();
+    },
+  }));
+  expect(patch.status, patch.body.toString()).toBe(202);
+  expect(patch.headers.range).toBe(`0-${size - 1}`);
+  const digest = `sha256:${hash.digest("hex")}`;
+  const done = new URL(String(patch.headers.location), skiff.url);
+  done.searchParams.set("digest", digest);
+  const put = await request(done.href, { method: "PUT" });
+  expect(put.status, put.body.toString()).toBe(201);
+  return digest;
+}
+
 describe("a 1 GiB layer on S3", () => {
   itWith([], "round-trips (docker-style chunked PATCH, pull through the redirect) with the worker's memory flat", async () => {
     const size = 1024 * MiB;
     const repo = "s3/big";
-    expect((await request(`${skiff.url}/v2/${repo}/tags/list`)).status).toBe(404); // warm up
+    const block = randomBytes(MiB);
+    // Warm-up: the worker's first large push grows its heap once to a steady state (about 130 MiB here, with
+    // 8 MiB parts allocated and collected lazily); later pushes of any size add ~10 MiB. Measure after it.
+    await chunkedPush(repo, 256 * MiB, block);
     const rss = await sampleWorkerdRss(skiff.pid);
 
     const pushStarted = performance.now();
-    const post = await request(`${skiff.url}/v2/${repo}/blobs/uploads/`, { method: "POST" });
-    expect(post.status).toBe(202);
-    const block = randomBytes(MiB);
-    const hash = createHash("sha256");
-    const patch = await request(new URL(String(post.headers.location), skiff.url).href, {
-      method: "PATCH",
-      headers: { "Content-Type": "application/octet-stream" },
-      body: (req) => {
-        let sent = 0;
-        const pump = () => {
-          while (sent < size) {
-            const chunk = Buffer.from(block);
-            chunk.writeUInt32BE(sent / MiB, 0); // no two MiB alike
-            hash.update(chunk);
-            sent += chunk.byteLength;
-            if (!req.write(chunk)) return void req.once("drain", pump);
-          }
-          req.end();
-        };
-        pump();
-      },
-    });
-    expect(patch.status, patch.body.toString()).toBe(202);
-    const digest = `sha256:${hash.digest("hex")}`;
-    const done = new URL(String(patch.headers.location), skiff.url);
-    done.searchParams.set("digest", digest);
-    const put = await request(done.href, { method: "PUT" });
-    expect(put.status, put.body.toString()).toBe(201);
+    const digest = await chunkedPush(repo, size, block);
     const pushSeconds = (performance.now() - pushStarted) / 1000;
 
     const pullStarted = performance.now();
@@ -202,26 +227,37 @@ describe("a 1 GiB layer on S3", () => {
     expected.writeUInt32BE(8, MiB);
     expect(ranged.digest).toBe(`sha256:${createHash("sha256").update(expected.subarray(MiB - 100, MiB + 100)).digest("hex")}`);
 
-    // For comparison: the same blob streamed by a worker with redirects off (same bucket).
+    const mb = (n: number) => (n / MiB).toFixed(1);
+    for (const s of samples) console.log(`[e2e s3] workerd pid ${s.pid}: RSS baseline ${mb(s.baseline)} MiB, peak ${mb(s.peak)} MiB, growth ${mb(s.peak - s.baseline)} MiB`);
+    console.log(`[e2e s3] 1 GiB push ${pushSeconds.toFixed(1)} s (${(1024 / pushSeconds).toFixed(0)} MiB/s); pull through the redirect ${pullSeconds.toFixed(1)} s (${(1024 / pullSeconds).toFixed(0)} MiB/s)`);
+    for (const s of samples) expect(s.peak - s.baseline, `RSS growth of workerd ${s.pid}`).toBeLessThan(RSS_GROWTH_BOUND);
+  });
+
+  // Under `wrangler dev`, a worker's outbound fetches pass through wrangler's Node process, which buffers response
+  // bodies: streaming 512 MiB from RGW through the worker grew it past its 4 GB heap (it crashed). That is the
+  // local toolchain, not Workers; it is one more reason to redirect. The comparison below stays at 64 MiB.
+  itWith([], "for comparison: 64 MiB streamed by a worker with redirects off, and through the redirect", async () => {
+    const repo = "s3/compare";
+    const bytes = randomBytes(64 * MiB);
+    const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+    const post = await request(`${skiff.url}/v2/${repo}/blobs/uploads/?digest=${digest}`, { method: "POST", body: bytes });
+    expect(post.status, post.body.toString()).toBe(201);
+
+    let t = performance.now();
+    const redirected = await pullThroughRedirect(`${skiff.url}/v2/${repo}/blobs/${digest}`);
+    const redirectSeconds = (performance.now() - t) / 1000;
+    expect(redirected.digest).toBe(digest);
+
     const streaming = await startSkiffRegistry({ vars: { ...s3.vars, BLOB_REDIRECT: "false" } });
-    let streamSeconds: number;
     try {
-      const t = performance.now();
+      t = performance.now();
       const streamed = await digestOfGet(`${streaming.url}/v2/${repo}/blobs/${digest}`);
-      streamSeconds = (performance.now() - t) / 1000;
+      const streamSeconds = (performance.now() - t) / 1000;
       expect(streamed.status).toBe(200);
       expect(streamed.digest).toBe(digest);
+      console.log(`[e2e s3] 64 MiB pull: through the redirect ${(64 / redirectSeconds).toFixed(0)} MiB/s, streamed by the worker under wrangler dev ${(64 / streamSeconds).toFixed(0)} MiB/s`);
     } finally {
       await streaming.stop();
     }
-
-    const mb = (n: number) => (n / MiB).toFixed(1);
-    for (const s of samples) console.log(`[e2e s3] workerd pid ${s.pid}: RSS baseline ${mb(s.baseline)} MiB, peak ${mb(s.peak)} MiB, growth ${mb(s.peak - s.baseline)} MiB`);
-    console.log(
-      `[e2e s3] 1 GiB push ${pushSeconds.toFixed(1)} s (${(1024 / pushSeconds).toFixed(0)} MiB/s); ` +
-        `pull through the redirect ${pullSeconds.toFixed(1)} s (${(1024 / pullSeconds).toFixed(0)} MiB/s); ` +
-        `streamed by the worker ${streamSeconds.toFixed(1)} s (${(1024 / streamSeconds).toFixed(0)} MiB/s)`,
-    );
-    for (const s of samples) expect(s.peak - s.baseline, `RSS growth of workerd ${s.pid}`).toBeLessThan(RSS_GROWTH_BOUND);
   });
 });

@@ -31,12 +31,12 @@ export interface RegistryUnderTest {
 }
 
 /** Skiff via the same code as `npm start`, on a free port, with a fresh temp dir for the local R2 state. */
-export async function startSkiffRegistry(opts: { vars?: Record<string, string> } = {}): Promise<RegistryUnderTest & { persistTo: string }> {
+export async function startSkiffRegistry(opts: { auth?: "dev" | "open"; vars?: Record<string, string> } = {}): Promise<RegistryUnderTest & { persistTo: string }> {
   const persistTo = await tempDir("r2");
   const port = await freePort();
   let skiff;
   try {
-    skiff = await startSkiff({ port, persistTo, vars: opts.vars });
+    skiff = await startSkiff({ port, persistTo, auth: opts.auth, vars: opts.vars });
   } catch (err) {
     await removeDir(persistTo);
     throw err;

@@ -164,7 +164,9 @@ describe("parseManifest: malformed documents", () => {
     ["a JSON string", '"x"'],
     ["null", "null"],
     ["trailing garbage", JSON.stringify(image()) + "x"],
-  ])("rejects %s", (_what, text) => invalid(text));
+  ])("rejects %s", (_what, text) => {
+    invalid(text);
+  });
 
   it("rejects invalid UTF-8", () => {
     const bytes = enc(image());
@@ -219,7 +221,9 @@ describe("parseManifest: malformed documents", () => {
     ["a subject without digest", image({ subject: { mediaType: MEDIA_TYPES.ociManifest, size: 1 } })],
     ["manifests that is not an array", index({ manifests: {} })],
     ["an index entry without size", index({ manifests: [{ mediaType: MEDIA_TYPES.ociManifest, digest: d("e") }] })],
-  ])("rejects %s", (_what, doc) => invalid(doc));
+  ])("rejects %s", (_what, doc) => {
+    invalid(doc);
+  });
 });
 
 describe("referrerDescriptor", () => {
