@@ -35,9 +35,10 @@ export class TokenError extends Error {
   }
 }
 
-export async function issueAccessToken(keys: ImportedKeys, ctx: TokenContext, subject: string, access: Scope[], ttlSeconds: number, now = nowSeconds()): Promise<string> {
-  return new SignJWT({ access: access.map((s) => ({ type: s.type, name: s.name, actions: [...s.actions] })) })
-    .setProtectedHeader({ alg: keys.signing.alg, kid: keys.signing.kid, typ: ACCESS_TYP })
+/** Signs `claims` as a token of type `typ` with the standard claims every Skiff token carries. */
+function sign(keys: ImportedKeys, ctx: TokenContext, typ: string, claims: Record<string, unknown>, subject: string, ttlSeconds: number, now: number): Promise<string> {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: keys.signing.alg, kid: keys.signing.kid, typ })
     .setIssuer(ctx.issuer)
     .setSubject(subject)
     .setAudience(ctx.service)
@@ -48,17 +49,13 @@ export async function issueAccessToken(keys: ImportedKeys, ctx: TokenContext, su
     .sign(keys.signing.key);
 }
 
-export async function issueRefreshToken(keys: ImportedKeys, ctx: TokenContext, subject: string, passwordVersion: string, ttlSeconds: number, now = nowSeconds()): Promise<string> {
-  return new SignJWT({ pwv: passwordVersion })
-    .setProtectedHeader({ alg: keys.signing.alg, kid: keys.signing.kid, typ: REFRESH_TYP })
-    .setIssuer(ctx.issuer)
-    .setSubject(subject)
-    .setAudience(ctx.service)
-    .setIssuedAt(now)
-    .setNotBefore(now)
-    .setExpirationTime(now + ttlSeconds)
-    .setJti(crypto.randomUUID())
-    .sign(keys.signing.key);
+export function issueAccessToken(keys: ImportedKeys, ctx: TokenContext, subject: string, access: Scope[], ttlSeconds: number, now = nowSeconds()): Promise<string> {
+  const claims = { access: access.map((s) => ({ type: s.type, name: s.name, actions: [...s.actions] })) };
+  return sign(keys, ctx, ACCESS_TYP, claims, subject, ttlSeconds, now);
+}
+
+export function issueRefreshToken(keys: ImportedKeys, ctx: TokenContext, subject: string, passwordVersion: string, ttlSeconds: number, now = nowSeconds()): Promise<string> {
+  return sign(keys, ctx, REFRESH_TYP, { pwv: passwordVersion }, subject, ttlSeconds, now);
 }
 
 /** Checks signature (known kid, that key's algorithm only), type, issuer, audience and times. */

@@ -14,7 +14,8 @@ import { createStore } from "../storage";
 import type { RegistryDeps } from "../registry/deps";
 import { requireBlob, unlinkBlob, mountBlob } from "../registry/blobs";
 import { startUpload, loadUpload, appendChunk, completeUpload, uploadMonolithic, cancelUpload, uploadHeaders, uploadLocation } from "../registry/uploads";
-import { putManifest, getManifest, deleteManifest, readLimited } from "../registry/manifests";
+import { putManifest, getManifest, deleteManifest } from "../registry/manifests";
+import { readLimited } from "./body";
 import { listTags, listRepositories, listReferrers, referrersIndex } from "../registry/listings";
 import { API_VERSION_HEADER, toErrorResponse } from "./responses";
 import { tokenRoutes } from "./token";
@@ -118,11 +119,10 @@ app.put("/v2/:name{.+}/manifests/:reference", push, async (c) => {
   const ref = parseReference(c.req.param("reference"));
   const { deps, name } = c.var;
   const limit = deps.settings.maxManifestBytes;
+  const tooLarge = () => new RegistryError("SIZE_INVALID", `manifest larger than ${limit} bytes`, { limit }, { status: 413 });
   const declared = contentLength(c);
-  if (declared !== undefined && declared > limit) {
-    throw new RegistryError("SIZE_INVALID", `manifest larger than ${limit} bytes`, { limit }, { status: 413 });
-  }
-  const bytes = await readLimited(body(c), limit);
+  if (declared !== undefined && declared > limit) throw tooLarge();
+  const bytes = await readLimited(body(c), limit, tooLarge);
   const result = await putManifest(deps, name, ref, bytes, c.req.header("content-type") ?? null, c.req.queries("tag") ?? []);
   const digest = formatDigest(result.digest);
   const headers: Record<string, string> = { Location: `/v2/${name}/manifests/${digest}`, "Docker-Content-Digest": digest };

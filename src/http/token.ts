@@ -11,6 +11,7 @@ import { grant, mergeScopes, parseScope, formatScope } from "../auth/rules";
 import { TokenError, issueAccessToken, issueRefreshToken, passwordVersion, verifyRefreshToken, nowSeconds } from "../auth/tokens";
 import { constantTimeEqual } from "../auth/passwords";
 import { toErrorResponse } from "./responses";
+import { readLimited } from "./body";
 
 type TokenEnv = { Bindings: Env };
 type C = Context<TokenEnv>;
@@ -159,29 +160,9 @@ async function checkRefreshToken(c: C, settings: TokenAuthSettings, token: strin
 }
 
 async function readForm(req: Request): Promise<string> {
-  const declared = Number(req.headers.get("content-length") ?? "0");
-  if (declared > MAX_FORM_BYTES) throw new TokenEndpointError(400, "invalid_request", `form larger than ${MAX_FORM_BYTES} bytes`);
-  if (!req.body) return "";
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_FORM_BYTES) {
-      await reader.cancel().catch(() => {});
-      throw new TokenEndpointError(400, "invalid_request", `form larger than ${MAX_FORM_BYTES} bytes`);
-    }
-    chunks.push(value);
-  }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const ch of chunks) {
-    all.set(ch, at);
-    at += ch.byteLength;
-  }
-  return new TextDecoder().decode(all);
+  const tooLarge = () => new TokenEndpointError(400, "invalid_request", `form larger than ${MAX_FORM_BYTES} bytes`);
+  if (Number(req.headers.get("content-length") ?? "0") > MAX_FORM_BYTES) throw tooLarge();
+  return new TextDecoder().decode(await readLimited(req.body, MAX_FORM_BYTES, tooLarge));
 }
 
 // The public keys that verify Skiff's tokens (current and still-accepted earlier ones).

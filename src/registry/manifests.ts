@@ -14,31 +14,6 @@ export interface StoredManifest {
   body?: ReadableStream<Uint8Array>;
 }
 
-/** Reads a request body, refusing more than `limit` bytes without buffering beyond it. */
-export async function readLimited(body: ReadableStream<Uint8Array> | null, limit: number): Promise<Uint8Array> {
-  if (!body) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => {});
-      throw new RegistryError("SIZE_INVALID", `manifest larger than ${limit} bytes`, { limit }, { status: 413 });
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
-}
-
 async function checkReferences(deps: RegistryDeps, name: string, parsed: ParsedManifest): Promise<void> {
   const missing: string[] = [];
   const checks = [
