@@ -111,7 +111,7 @@ export async function deleteManifest(deps: RegistryDeps, name: string, ref: Refe
   const doomed: string[] = [key];
   let cursor: string | undefined;
   do {
-    const page = await store.list({ prefix: keys.tagsPrefix(name), cursor });
+    const page = await store.list({ prefix: keys.tagsPrefix(name), cursor, metadata: true });
     for (const o of page.objects) if (o.metadata.digest === digestText) doomed.push(o.key);
     cursor = page.cursor;
   } while (cursor);

@@ -276,9 +276,11 @@ export class S3Store implements ObjectStore {
       throw storageError("list", err);
     }
     const listed = (page.Contents ?? []).filter((o) => o.Key !== undefined);
-    // S3 listings carry no user metadata or content type, which the registry relies on (R2 lists them):
-    // fetch them with a HEAD per key. An object deleted meanwhile is left out, as a later listing would.
-    const objects = await mapLimited(listed, HEAD_CONCURRENCY, (o) => this.head(o.Key!.slice(this.prefix.length)));
+    // S3 listings carry no user metadata or content type. Only when the caller needs them, fetch them with a HEAD
+    // per key (a subrequest each); an object deleted meanwhile is left out, as a later listing would.
+    const objects = opts.metadata
+      ? await mapLimited(listed, HEAD_CONCURRENCY, (o) => this.head(o.Key!.slice(this.prefix.length)))
+      : listed.map((o): ObjectInfo => ({ key: o.Key!.slice(this.prefix.length), size: o.Size ?? 0, etag: bareEtag(o.ETag), metadata: {} }));
     return {
       objects: objects.filter((o): o is ObjectInfo => o !== null),
       cursor: page.IsTruncated && page.NextContinuationToken ? page.NextContinuationToken : undefined,

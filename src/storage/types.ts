@@ -36,6 +36,8 @@ export interface ListOptions {
   limit?: number;
   /** Opaque continuation from a previous ListResult. */
   cursor?: string;
+  /** Fill each object's metadata and contentType. R2 lists them for free; S3 needs a HEAD per key, so ask only when needed. */
+  metadata?: boolean;
 }
 
 export interface ListResult {

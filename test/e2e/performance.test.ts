@@ -11,7 +11,8 @@ import { ContainerTools, itWith, unavailable, type Tool } from "../support/clien
 import { startDockerd, type DockerEngine } from "../support/docker";
 import { digestOfGet, request } from "../support/http";
 import { makeOciLayout, toDockerArchive, type OciImage } from "../support/oci-layout";
-import { descendants, removeDir, rssBytes, tempDir } from "../support/proc";
+import { removeDir, tempDir } from "../support/proc";
+import { dockerStylePush, sampleWorkerdRss, withServerLog, type RssSample } from "../support/big-blobs";
 import { startDistribution, startSkiffRegistry, type RegistryUnderTest } from "../support/registries";
 
 const MiB = 1024 * 1024;
@@ -91,86 +92,12 @@ describe("small image push time (catches the 10 s TLS-probe stall)", () => {
   }
 });
 
-/** Adds the server's last log lines to a failure (a dropped connection says nothing on the client side). */
-async function withServerLog<T>(p: Promise<T>): Promise<T> {
-  try {
-    return await p;
-  } catch (err) {
-    (err as Error).message += `\n--- wrangler output ---\n${skiff.output().slice(-3000)}`;
-    throw err;
-  }
-}
-
-interface RssSample {
-  pid: number;
-  baseline: number;
-  peak: number;
-}
-
-/** Samples VmRSS of every workerd process under wrangler every 100 ms until stopped. */
-async function sampleWorkerdRss(wranglerPid: number) {
-  const workerd = (await descendants(wranglerPid)).filter((p) => p.comm === "workerd");
-  expect(workerd.length, "workerd processes under wrangler").toBeGreaterThan(0);
-  const samples: RssSample[] = workerd.map(({ pid }) => {
-    const rss = rssBytes(pid) ?? 0;
-    return { pid, baseline: rss, peak: rss };
-  });
-  const timer = setInterval(() => {
-    for (const s of samples) s.peak = Math.max(s.peak, rssBytes(s.pid) ?? 0);
-  }, 100);
-  return {
-    stop(): RssSample[] {
-      clearInterval(timer);
-      for (const s of samples) s.peak = Math.max(s.peak, rssBytes(s.pid) ?? 0);
-      return samples;
-    },
-  };
-}
-
-/** Docker's way: POST, one chunked PATCH (no Content-Length, no Content-Range) made on the fly, PUT ?digest=. */
-async function dockerStylePush(repo: string, size: number): Promise<string> {
-  const post = await request(`${skiff.url}/v2/${repo}/blobs/uploads/`, { method: "POST" });
-  expect(post.status).toBe(202);
-  const location = new URL(String(post.headers.location), skiff.url);
-  // A 1 MiB random block with a counter stamped into each copy, so that no two MiB are alike.
-  const block = randomBytes(MiB);
-  const hash = createHash("sha256");
-  const patch = await withServerLog(request(location.href, {
-    method: "PATCH",
-    headers: { "Content-Type": "application/octet-stream" },
-    body: (req) => {
-      let sent = 0;
-      const pump = () => {
-        while (sent < size) {
-          const chunk = Buffer.from(block.subarray(0, Math.min(MiB, size - sent)));
-          chunk.writeUInt32BE(sent / MiB, 0);
-          hash.update(chunk);
-          sent += chunk.byteLength;
-          if (!req.write(chunk)) return void req.once("drain", pump);
-        }
-        req.end();
-      };
-      pump();
-    },
-  }));
-  expect(patch.status, patch.body.toString()).toBe(202);
-  expect(patch.headers.range).toBe(`0-${size - 1}`);
-  const digest = `sha256:${hash.digest("hex")}`;
-  const done = new URL(String(patch.headers.location), skiff.url);
-  done.searchParams.set("digest", digest);
-  const put = await withServerLog(request(done.href, { method: "PUT" }));
-  expect(put.status, put.body.toString()).toBe(201);
-  expect(put.headers["docker-content-digest"]).toBe(digest);
-  return digest;
-}
-
-/** Reads a blob back with GETs of `step` bytes each (Range), hashing in order. */
 async function rangedDigest(url: string, size: number, step: number): Promise<string> {
   const hash = createHash("sha256");
   for (let offset = 0; offset < size; offset += step) {
     const end = Math.min(offset + step, size) - 1;
     let got = 0;
-    const res = await withServerLog(request(url, {
+    const res = await withServerLog(skiff, request(url, {
       headers: { Range: `bytes=${offset}-${end}` },
       onData: (c) => {
         hash.update(c);
@@ -195,11 +122,11 @@ describe("1 GiB docker-style push to Skiff", () => {
     const size = 1024 * MiB;
     // Warm up first, so that the baseline already holds what any first upload allocates once (the R2
     // simulator's database and buffers, V8 heap growth): what the bound then measures is what 1 GiB adds.
-    const warmup = await dockerStylePush("big/warmup", 64 * MiB);
+    const warmup = await dockerStylePush(skiff, "big/warmup", 64 * MiB);
 
     const pushRss = await sampleWorkerdRss(skiff.pid);
     const started = performance.now();
-    const digest = await dockerStylePush("big/blob", size);
+    const digest = await dockerStylePush(skiff, "big/blob", size);
     const pushSeconds = (performance.now() - started) / 1000;
     const pushSamples = pushRss.stop();
     report("1 GiB push", pushSamples);
@@ -220,7 +147,7 @@ describe("1 GiB docker-style push to Skiff", () => {
     report("1 GiB ranged read-back", readSamples);
     console.log(`[e2e perf] 1 GiB read-back: ${readSeconds.toFixed(1)} s, ${(1024 / readSeconds).toFixed(0)} MiB/s`);
     // A whole-blob GET, as docker pull does, on the warm-up blob (small enough for the simulator).
-    const whole = await withServerLog(digestOfGet(`${skiff.url}/v2/big/warmup/blobs/${warmup}`));
+    const whole = await withServerLog(skiff, digestOfGet(`${skiff.url}/v2/big/warmup/blobs/${warmup}`));
     expect(whole.status).toBe(200);
     expect(whole.size).toBe(64 * MiB);
     expect(whole.digest).toBe(warmup);

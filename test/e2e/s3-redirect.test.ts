@@ -11,7 +11,8 @@ import { ContainerTools, itWith, unavailable } from "../support/clients";
 import { startDockerd, type DockerEngine } from "../support/docker";
 import { digestOfGet, request } from "../support/http";
 import { makeOciLayout, toDockerArchive, OCI_MANIFEST, type OciImage } from "../support/oci-layout";
-import { descendants, removeDir, rssBytes, tempDir, waitFor } from "../support/proc";
+import { removeDir, tempDir, waitFor } from "../support/proc";
+import { dockerStylePush, sampleWorkerdRss, withServerLog } from "../support/big-blobs";
 import { startSkiffRegistry, type RegistryUnderTest } from "../support/registries";
 
 const MiB = 1024 * 1024;
@@ -130,71 +131,6 @@ describe("real clients pull through the redirect from Skiff on S3 (RGW)", () => 
   });
 });
 
-interface RssSample {
-  pid: number;
-  baseline: number;
-  peak: number;
-}
-
-async function sampleWorkerdRss(wranglerPid: number) {
-  const workerd = (await descendants(wranglerPid)).filter((p) => p.comm === "workerd");
-  expect(workerd.length, "workerd processes under wrangler").toBeGreaterThan(0);
-  const samples: RssSample[] = workerd.map(({ pid }) => ({ pid, baseline: rssBytes(pid) ?? 0, peak: rssBytes(pid) ?? 0 }));
-  const timer = setInterval(() => {
-    for (const s of samples) s.peak = Math.max(s.peak, rssBytes(s.pid) ?? 0);
-  }, 100);
-  return {
-    stop() {
-      clearInterval(timer);
-      for (const s of samples) s.peak = Math.max(s.peak, rssBytes(s.pid) ?? 0);
-      return samples;
-    },
-  };
-}
-
-/** Adds the server's last log lines to a failure (a dropped connection says nothing on the client side). */
-async function withServerLog<T>(p: Promise<T>): Promise<T> {
-  try {
-    return await p;
-  } catch (err) {
-    (err as Error).message += `\n--- wrangler output ---\n${skiff.output().slice(-3000)}`;
-    throw err;
-  }
-}
-
-/** Pushes `size` bytes like docker (one chunked PATCH without Content-Length, then PUT ?digest=); returns the digest. */
-async function chunkedPush(repo: string, size: number, block: Buffer): Promise<string> {
-  const post = await request(`${skiff.url}/v2/${repo}/blobs/uploads/`, { method: "POST" });
-  expect(post.status).toBe(202);
-  const hash = createHash("sha256");
-  const patch = await withServerLog(request(new URL(String(post.headers.location), skiff.url).href, {
-    method: "PATCH",
-    headers: { "Content-Type": "application/octet-stream" },
-    body: (req) => {
-      let sent = 0;
-      const pump = () => {
-        while (sent < size) {
-          const chunk = Buffer.from(block);
-          chunk.writeUInt32BE(sent / MiB, 0); // no two MiB alike
-          hash.update(chunk);
-          sent += chunk.byteLength;
-          if (!req.write(chunk)) return void req.once("drain", pump);
-        }
-        req.end();
-      };
-      pump();
-    },
-  }));
-  expect(patch.status, patch.body.toString()).toBe(202);
-  expect(patch.headers.range).toBe(`0-${size - 1}`);
-  const digest = `sha256:${hash.digest("hex")}`;
-  const done = new URL(String(patch.headers.location), skiff.url);
-  done.searchParams.set("digest", digest);
-  const put = await request(done.href, { method: "PUT" });
-  expect(put.status, put.body.toString()).toBe(201);
-  return digest;
-}
-
 describe("a 1 GiB layer on S3", () => {
   itWith([], "round-trips (docker-style chunked PATCH, pull through the redirect) with the worker's memory flat", async () => {
     const size = 1024 * MiB;
@@ -202,11 +138,11 @@ describe("a 1 GiB layer on S3", () => {
     const block = randomBytes(MiB);
     // Warm-up: the worker's first large push grows its heap once to a steady state (about 130 MiB here, with
     // 8 MiB parts allocated and collected lazily); later pushes of any size add ~10 MiB. Measure after it.
-    await chunkedPush(repo, 256 * MiB, block);
+    await dockerStylePush(skiff, repo, 256 * MiB);
     const rss = await sampleWorkerdRss(skiff.pid);
 
     const pushStarted = performance.now();
-    const digest = await chunkedPush(repo, size, block);
+    const digest = await dockerStylePush(skiff, repo, size, block);
     const pushSeconds = (performance.now() - pushStarted) / 1000;
 
     const pullStarted = performance.now();

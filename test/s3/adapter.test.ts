@@ -147,7 +147,7 @@ describe("S3Store: listing", () => {
     let cursor: string | undefined;
     let pages = 0;
     do {
-      const page = await store.list({ prefix: "tags/", limit: 10, cursor });
+      const page = await store.list({ prefix: "tags/", limit: 10, cursor, metadata: true });
       expect(page.objects.length).toBeLessThanOrEqual(10);
       for (const o of page.objects) {
         expect(o.metadata.digest).toBe(`sha256:${Number(o.key.slice(6))}`);
@@ -163,6 +163,8 @@ describe("S3Store: listing", () => {
 
     const after = await store.list({ prefix: "tags/", startAfter: "tags/t20" });
     expect(after.objects.map((o) => o.key)).toEqual(["tags/t21", "tags/t22"]);
+    // Without `metadata`, a listing costs one request: sizes come from it, metadata is not fetched.
+    expect(after.objects.map((o) => [o.size, o.metadata])).toEqual([[3, {}], [3, {}]]);
     expect(after.cursor).toBeUndefined();
     const exact = await store.list({ prefix: "tags/", startAfter: "tags/t12", limit: 10 });
     expect(exact.objects.map((o) => o.key)).toEqual(names.slice(13));

@@ -125,15 +125,20 @@ describe("S3 server stopped mid-upload", () => {
 });
 
 describe("S3 server answering errors mid-upload", () => {
-  it("every UploadPart failing with 500 gives the client 503; nothing is visible; the retried push succeeds", async () => {
+  it("every write of blob bytes failing with 500 gives the client 503 (parts and whole objects); nothing is visible; the retried push succeeds", async () => {
     const repo = uniqueRepo("fault");
     const bytes = pseudoRandomBytes(17 * MiB, 34);
     const digest = await digestOf(bytes);
-    await injectFault({ method: "PUT", match: "partNumber=", status: 500, code: "InternalError" });
-    const location = await startUpload(repo);
-    await expectRetryable(await registry(withQuery(location, { digest }), { method: "PUT", body: bytes }));
-    // The S3 client retried the failing part (3 attempts) before giving up.
+    // Blob bytes live at data/<upload id>: as multipart parts (a body of unknown length) or one object (known length).
+    await injectFault({ method: "PUT", match: "/data/", status: 500, code: "InternalError" });
+    const chunked = await startUpload(repo);
+    await expectRetryable(await registry(withQuery(chunked, { digest }), { method: "PUT", body: streamOf(bytes, 512 * 1024) }));
+    // The S3 client retried the failing part (3 attempts: bytes can be resent) before giving up.
     expect(await clearFaults()).toBeGreaterThanOrEqual(3);
+    await injectFault({ method: "PUT", match: "/data/", status: 500, code: "InternalError" });
+    const whole = await startUpload(repo);
+    await expectRetryable(await registry(withQuery(whole, { digest }), { method: "PUT", body: bytes }));
+    expect(await clearFaults()).toBeGreaterThanOrEqual(1);
     await expectInvisible(repo, digest);
 
     const again = await startUpload(repo);
@@ -148,7 +153,8 @@ describe("S3 server answering errors mid-upload", () => {
     const digest = await digestOf(bytes);
     await injectFault({ method: "PUT", match: "partNumber=1&", status: 503, code: "SlowDown", count: 1 });
     const location = await startUpload(repo);
-    const put = await registry(withQuery(location, { digest }), { method: "PUT", body: bytes });
+    // A body of unknown length (as docker sends) goes to S3 in parts, each sent as bytes that a retry can resend.
+    const put = await registry(withQuery(location, { digest }), { method: "PUT", body: streamOf(bytes, 512 * 1024) });
     expect(put.status, await put.clone().text()).toBe(201);
     expect(await clearFaults()).toBe(1); // the fault did happen
     expect(await pulledDigest(repo, digest)).toBe(digest);
