@@ -103,9 +103,12 @@ class PartWriter {
     const index = s.parts.length;
     s.parts.push(""); // reserve the part number now; the etag arrives later
     const uploadId = s.multipartId;
-    this.inflight = this.store.uploadPart(this.dataKey, uploadId, index + 1, part, part.byteLength).then((etag) => {
+    const upload = this.store.uploadPart(this.dataKey, uploadId, index + 1, part, part.byteLength).then((etag) => {
       s.parts[index] = etag;
     });
+    // A failure is reported by the next write() or flush(); until then it must not count as an unhandled rejection.
+    upload.catch(() => {});
+    this.inflight = upload;
   }
 
   flush(): Promise<void> {

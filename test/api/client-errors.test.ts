@@ -1,5 +1,6 @@
 // Bad client input of every kind gets an OCI error JSON with a 4xx status: never a 500.
 import { describe, it, expect, vi, afterEach } from "vitest";
+import { env } from "cloudflare:workers";
 import { registry, uniqueRepo, startUpload, withQuery, digestOf, pushImage, pushBlob, expectError, pseudoRandomBytes } from "./helpers";
 
 const D = "sha256:" + "a".repeat(64);
@@ -111,7 +112,10 @@ describe("never a 500 for client input", () => {
   });
 });
 
-describe("upload session lifetime", () => {
+// The worker's clock is faked 6 days ahead. On the S3 backend that also skews SigV4 signatures: the AWS SDK then
+// corrects its clock offset and keeps the correction in the worker's cached client, breaking every later request
+// of this run. The TTL logic is the registry's, the same on both backends, so it is tested on R2 only.
+describe.skipIf((env as { STORAGE_BACKEND?: string }).STORAGE_BACKEND === "s3")("upload session lifetime", () => {
   afterEach(() => {
     vi.useRealTimers();
   });
