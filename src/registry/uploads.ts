@@ -185,9 +185,10 @@ async function appendBody(
   }
   const queue = new ChunkQueue();
   const writer = new PartWriter(store, s);
-  if (s.whole && body) {
-    // More bytes after a whole-object request (rare): move the stored bytes into parts of a multipart upload at the
-    // same key; the object is replaced only when that upload completes.
+  // More bytes after a whole-object request (rare): move the stored bytes into parts of a multipart upload at the
+  // same key (the object is replaced only when that upload completes). Only once a byte has really arrived: the
+  // final PUT of skopeo and podman has an empty body, and must not cost a copy of the blob.
+  const moveWholeIntoParts = async () => {
     const stored = await store.get(keys.blobData(s.id));
     if (!stored || stored.size !== s.offset) throw new RegistryError("BLOB_UPLOAD_INVALID", "upload state is inconsistent; restart the upload");
     for await (const value of readForParts(stored.body, s.partSize, 0)) {
@@ -195,7 +196,7 @@ async function appendBody(
       while (queue.size >= s.partSize) await writer.write(queue.take(s.partSize));
     }
     s.whole = undefined;
-  }
+  };
   if (s.tailLength > 0) {
     const tail = await store.get(keys.uploadTail(s.id));
     if (!tail || tail.size !== s.tailLength || tail.metadata.version !== s.tailVersion) {
@@ -212,6 +213,7 @@ async function appendBody(
     if (body) {
       // Large reads that end on part boundaries, so parts are mostly cut without copying (see body.ts).
       for await (const value of readForParts(body, s.partSize, queue.size)) {
+        if (s.whole) await moveWholeIntoParts();
         if (hashWriter) await hashWriter.write(value);
         received += value.byteLength;
         queue.push(value);
