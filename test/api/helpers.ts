@@ -2,6 +2,7 @@
 // Generic on purpose: a fetch wrapper, digests, deterministic data, blob pushes, manifest builders, error checks.
 import { expect } from "vitest";
 import { exports } from "cloudflare:workers";
+import type { Descriptor } from "../../src/protocol/manifest";
 
 export const ORIGIN = "http://registry.test";
 
@@ -168,15 +169,7 @@ export async function pushBlobMonolithic(repo: string, bytes: Uint8Array, digest
   return registry(`/v2/${repo}/blobs/uploads/?digest=${d}`, { method: "POST", body: bytes });
 }
 
-export interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  artifactType?: string;
-  annotations?: Record<string, string>;
-  urls?: string[];
-  platform?: { os: string; architecture: string };
-}
+export type { Descriptor };
 
 export async function descriptorOf(mediaType: string, bytes: Uint8Array | string, extra: Partial<Descriptor> = {}): Promise<Descriptor> {
   const data = typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes;
