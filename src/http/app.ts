@@ -13,7 +13,7 @@ import { authorizerFor } from "../auth";
 import { createStore } from "../storage";
 import type { RegistryDeps } from "../registry/deps";
 import { requireBlob, unlinkBlob, mountBlob } from "../registry/blobs";
-import { startUpload, loadUpload, appendChunk, completeUpload, uploadMonolithic, cancelUpload, uploadHeaders, uploadLocation } from "../registry/uploads";
+import { startUpload, loadUpload, appendChunk, completeUpload, uploadMonolithic, cancelUpload, uploadHeaders } from "../registry/uploads";
 import { putManifest, getManifest, deleteManifest } from "../registry/manifests";
 import { readLimited } from "./body";
 import { listTags, listRepositories, listReferrers, referrersIndex } from "../registry/listings";
@@ -43,7 +43,7 @@ app.notFound(() => toErrorResponse(new RegistryError("UNSUPPORTED", "no such end
 app.use("*", async (c, next) => {
   c.set("deps", depsFor(c.env));
   await next();
-  c.res.headers.set("Docker-Distribution-API-Version", "registry/2.0");
+  for (const [k, v] of Object.entries(API_VERSION_HEADER)) c.res.headers.set(k, v);
 });
 
 /** Validates :name and checks that the caller holds `actions` on it (plus any extra scopes). */
@@ -275,5 +275,3 @@ app.delete("/v2/:name{.+}/blobs/:digest", del, async (c) => {
   return new Response(null, { status: 202 });
 });
 
-void uploadLocation;
-void API_VERSION_HEADER;
