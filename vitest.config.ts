@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { authTestBindings } from "./test/auth/bindings.mjs";
+import { PROJECTS } from "./test/projects.mjs";
 
 const workers = (name: string, include: string[], vars: Record<string, string>) => ({
   plugins: [
@@ -49,25 +50,33 @@ const s3Workers = (name: string, include: string[], vars: Record<string, string>
   test: { name, include, testTimeout: 120_000, hookTimeout: 120_000, globalSetup: ["./test/s3/global-setup.ts"] },
 });
 
+const projects = [
+  workers("unit", ["test/unit/**/*.test.ts"], { SKIFF_AUTH: "open" }),
+  workers("api-r2", ["test/api/**/*.test.ts"], { SKIFF_AUTH: "open" }),
+  workers("api-auth", ["test/auth/**/*.test.ts"], authTestBindings()),
+  s3Workers("api-s3", ["test/api/**/*.test.ts"], { SKIFF_AUTH: "open", BLOB_REDIRECT: "false" }),
+  s3Workers("s3", ["test/s3/*.test.ts"], { SKIFF_AUTH: "open" }),
+  s3Workers("s3-faults", ["test/s3/faults/**/*.test.ts"], { SKIFF_AUTH: "open" }),
+  {
+    test: {
+      name: "e2e",
+      include: ["test/e2e/**/*.test.ts"],
+      environment: "node",
+      testTimeout: 600_000,
+      hookTimeout: 300_000,
+      fileParallelism: false,
+    },
+  },
+];
+
+if (projects.map((p) => p.test.name).join() !== PROJECTS.join()) {
+  throw new Error(`vitest.config.ts projects ${projects.map((p) => p.test.name)} differ from test/projects.mjs ${PROJECTS}`);
+}
+
 export default defineConfig({
   test: {
-    projects: [
-      workers("unit", ["test/unit/**/*.test.ts"], { SKIFF_AUTH: "open" }),
-      workers("api-r2", ["test/api/**/*.test.ts"], { SKIFF_AUTH: "open" }),
-      workers("api-auth", ["test/auth/**/*.test.ts"], authTestBindings()),
-      s3Workers("api-s3", ["test/api/**/*.test.ts"], { SKIFF_AUTH: "open", BLOB_REDIRECT: "false" }),
-      s3Workers("s3", ["test/s3/*.test.ts"], { SKIFF_AUTH: "open" }),
-      s3Workers("s3-faults", ["test/s3/faults/**/*.test.ts"], { SKIFF_AUTH: "open" }),
-      {
-        test: {
-          name: "e2e",
-          include: ["test/e2e/**/*.test.ts"],
-          environment: "node",
-          testTimeout: 600_000,
-          hookTimeout: 300_000,
-          fileParallelism: false,
-        },
-      },
-    ],
+    // stall-watchdog ends a run that hangs where a test's own timeout cannot fire (see the file).
+    reporters: ["default", "./test/support/stall-watchdog.ts"],
+    projects,
   },
 });
