@@ -69,8 +69,9 @@ const projects = [
   },
 ];
 
-if (projects.map((p) => p.test.name).join() !== PROJECTS.join()) {
-  throw new Error(`vitest.config.ts projects ${projects.map((p) => p.test.name)} differ from test/projects.mjs ${PROJECTS}`);
+const names = (list: { name: string }[]) => list.map((p) => p.name).join(", ");
+if (names(projects.map((p) => p.test)) !== names(PROJECTS)) {
+  throw new Error(`vitest.config.ts has the projects ${names(projects.map((p) => p.test))}, test/projects.mjs lists ${names(PROJECTS)}`);
 }
 
 export default defineConfig({

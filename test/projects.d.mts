@@ -1,1 +1,1 @@
-export declare const PROJECTS: string[];
+export declare const PROJECTS: { name: string; eachFile?: string }[];
