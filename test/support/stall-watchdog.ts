@@ -3,13 +3,13 @@
 // Tests in workerd cannot always time out by themselves: when a worker's event loop never goes idle (a busy loop in
 // the runtime or the local R2 simulator), workerd never fires the test's own timer, and vitest waits forever. This
 // reporter runs in vitest's Node process, which stays responsive. When no test has started or finished for
-// SKIFF_TEST_STALL_SECONDS (default 180: four times the slowest test, a 1 GiB chunked upload under load), it names
+// SKIFF_TEST_STALL_SECONDS (default 300: seven times the slowest test, a 1 GiB chunked upload under load), it names
 // what was running, shows the test processes with their CPU use, kills them, and exits with STALLED_EXIT_CODE,
 // which scripts/test.mjs (npm test) tells apart from a failure.
 import { execFileSync } from "node:child_process";
 import type { Reporter, TestCase, TestModule } from "vitest/node";
 
-const STALL_MS = Number(process.env.SKIFF_TEST_STALL_SECONDS ?? 180) * 1000;
+const STALL_MS = Number(process.env.SKIFF_TEST_STALL_SECONDS ?? 300) * 1000;
 /** EX_TEMPFAIL: the run was stopped, not failed by a test. */
 export const STALLED_EXIT_CODE = 75;
 const CHECK_EVERY_MS = Math.min(15_000, STALL_MS / 4);
