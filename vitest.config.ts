@@ -6,7 +6,8 @@
 //   s3       the S3 adapter, presigned redirects, configuration, against RGW (test/s3/*.test.ts)
 //   s3-faults  RGW stopped or answering errors mid-upload (own RGW, reached through a fault-injecting proxy)
 //   api-auth token auth inside workerd: token endpoint, token checks, access rules, attacks (test/auth)
-//   e2e      real clients (docker, podman, skopeo, ctr, buildah) against `wrangler dev`, in Node
+//   e2e      real clients (docker, podman, skopeo, ctr, buildah) against `wrangler dev`, in Node; and test/tooling
+//            (the stall watchdog and npm test's rerun, on a fixture that spins on purpose)
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
@@ -60,7 +61,7 @@ const projects = [
   {
     test: {
       name: "e2e",
-      include: ["test/e2e/**/*.test.ts"],
+      include: ["test/e2e/**/*.test.ts", "test/tooling/*.test.ts"],
       environment: "node",
       testTimeout: 600_000,
       hookTimeout: 300_000,

@@ -20,7 +20,7 @@ import { PROJECTS } from "../test/projects.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const vitest = path.join(root, "node_modules", ".bin", "vitest");
-const STALLED = 75;
+const STALLED = 75; // STALLED_EXIT_CODE in test/support/stall-watchdog.ts
 const ATTEMPTS = 3;
 
 function runVitest(args) {

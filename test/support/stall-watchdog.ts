@@ -8,50 +8,22 @@
 // which scripts/test.mjs (npm test) tells apart from a failure.
 import { execFileSync } from "node:child_process";
 import type { Reporter, TestCase, TestModule } from "vitest/node";
+import { descendants } from "./proc";
 
 const STALL_MS = Number(process.env.SKIFF_TEST_STALL_SECONDS ?? 300) * 1000;
 /** EX_TEMPFAIL: the run was stopped, not failed by a test. */
 export const STALLED_EXIT_CODE = 75;
 const CHECK_EVERY_MS = Math.min(15_000, STALL_MS / 4);
 
-interface ProcessRow {
-  pid: number;
-  ppid: number;
-  line: string;
-}
-
-function processTable(): ProcessRow[] {
-  const out = execFileSync("ps", ["-eo", "pid=,ppid=,pcpu=,etime=,args="], { encoding: "utf8" });
-  return out
-    .split("\n")
-    .filter((l) => l.trim())
-    .map((line) => {
-      const [pid, ppid] = line.trim().split(/\s+/, 2).map(Number);
-      return { pid, ppid, line: line.trim().slice(0, 200) };
-    });
-}
-
-/** Every process below `root` (children first, so that killing in order leaves no orphans behind). */
-function descendants(root: number, table: ProcessRow[]): ProcessRow[] {
-  const out: ProcessRow[] = [];
-  const visit = (pid: number) => {
-    for (const row of table.filter((r) => r.ppid === pid)) {
-      visit(row.pid);
-      out.push(row);
-    }
-  };
-  visit(root);
-  return out;
-}
-
 export default class StallWatchdog implements Reporter {
   private lastActivity = Date.now();
   private readonly running = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
+  private stopping = false;
 
   onTestRunStart(): void {
     this.lastActivity = Date.now();
-    this.timer = setInterval(() => this.check(), CHECK_EVERY_MS);
+    this.timer = setInterval(() => void this.check(), CHECK_EVERY_MS);
     this.timer.unref();
   }
 
@@ -79,21 +51,24 @@ export default class StallWatchdog implements Reporter {
     if (this.timer) clearInterval(this.timer);
   }
 
-  private check(): void {
+  private async check(): Promise<void> {
     const idle = Date.now() - this.lastActivity;
-    if (idle < STALL_MS) return;
+    if (idle < STALL_MS || this.stopping) return;
+    this.stopping = true;
     const lines = [
       "",
       `stall-watchdog: no test started or finished for ${Math.round(idle / 1000)} s (SKIFF_TEST_STALL_SECONDS=${STALL_MS / 1000}).`,
       "Running when it stalled:",
       ...[...this.running.values()].map((name) => `  ${name}`),
     ];
-    let children: ProcessRow[] = [];
-    try {
-      children = descendants(process.pid, processTable());
-      lines.push("Test processes (pid ppid %cpu elapsed command):", ...children.map((r) => `  ${r.line}`));
-    } catch (err) {
-      lines.push(`(could not list processes: ${(err as Error).message})`);
+    const children = await descendants(process.pid).catch(() => []);
+    if (children.length > 0) {
+      try {
+        const table = execFileSync("ps", ["-o", "pid=,ppid=,pcpu=,etime=,args=", "-p", children.map((c) => c.pid).join(",")], { encoding: "utf8" });
+        lines.push("Test processes (pid ppid %cpu elapsed command):", ...table.trimEnd().split("\n").map((l) => `  ${l.trim().slice(0, 200)}`));
+      } catch (err) {
+        lines.push(`(could not list processes: ${(err as Error).message})`);
+      }
     }
     lines.push("Stopping the run: a hung test would otherwise hold it until CI's own time limit.", "");
     process.stderr.write(lines.join("\n"));
