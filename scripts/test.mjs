@@ -4,11 +4,10 @@
 //
 // Why separate processes, and why a stalled one runs again: workerd (the local Workers runtime) now and then spins on
 // the simulated R2 bucket: its event loop never goes idle, so no timer inside it fires and a test in it can never
-// time out. It has only been seen in the api-r2 project, where every file shares one workerd; its chance grows with
-// the work done in that workerd (one whole-project run in two or three stalled, one file run in dozens). So api-r2
-// runs one file per process (`eachFile`), and test/support/stall-watchdog.ts stops a process that stalls anyway
-// (exit 75). Such a run goes again, at most twice more, with a loud note. A test that fails is never rerun: any exit
-// other than 75 is final.
+// time out. It has only been seen in the api-r2 project, and its chance grows with the work done in one workerd (5 of
+// 13 whole-project runs stalled here, 1 of about 60 single-file runs). So api-r2 runs one file per process
+// (`eachFile`), and test/support/stall-watchdog.ts stops a process that stalls anyway (exit 75). Such a run goes
+// again, at most three times more, with a loud note. A test that fails is never rerun: any exit other than 75 is final.
 //
 // `npm test -- ARGS` passes ARGS to a single `vitest run` instead (for example `npm test -- --project unit`), with
 // the same stall handling.
@@ -21,7 +20,7 @@ import { PROJECTS } from "../test/projects.mjs";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const vitest = path.join(root, "node_modules", ".bin", "vitest");
 const STALLED = 75; // STALLED_EXIT_CODE in test/support/stall-watchdog.ts
-const ATTEMPTS = 3;
+const ATTEMPTS = 4;
 
 function runVitest(args) {
   for (let attempt = 1; ; attempt++) {
