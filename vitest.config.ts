@@ -12,7 +12,6 @@ import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { authTestBindings } from "./test/auth/bindings.mjs";
-import { PROJECTS } from "./test/projects.mjs";
 
 const workers = (name: string, include: string[], vars: Record<string, string>) => ({
   plugins: [
@@ -69,11 +68,6 @@ const projects = [
     },
   },
 ];
-
-const names = (list: { name: string }[]) => list.map((p) => p.name).join(", ");
-if (names(projects.map((p) => p.test)) !== names(PROJECTS)) {
-  throw new Error(`vitest.config.ts has the projects ${names(projects.map((p) => p.test))}, test/projects.mjs lists ${names(PROJECTS)}`);
-}
 
 export default defineConfig({
   test: {

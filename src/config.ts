@@ -4,7 +4,6 @@ import { DEFAULT_SETTINGS, type RegistrySettings } from "./registry/deps";
 import { parseAuthSettings, type AuthSettings } from "./auth/settings";
 import { parseStorageConfig, type BlobRedirectConfig, type StorageConfig } from "./storage/config";
 
-
 export interface Config {
   storage: StorageConfig;
   blobRedirect: BlobRedirectConfig;

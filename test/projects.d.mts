@@ -1,1 +1,0 @@
-export declare const PROJECTS: { name: string; eachFile?: string }[];
