@@ -41,7 +41,7 @@ describe("token auth with real clients", () => {
   let engine: DockerEngine | undefined;
   let tools: ContainerTools;
   let dir: string;
-  const count = (method: string, p: string, status?: number) => reg.requests().filter((r) => r.method === method && r.path === p && (status === undefined || r.status === status)).length;
+  const count = async (method: string, p: string, status?: number) => (await reg.requests()).filter((r) => r.method === method && r.path === p && (status === undefined || r.status === status)).length;
 
   beforeAll(async () => {
     dir = await tempDir("auth-e2e");
@@ -51,7 +51,7 @@ describe("token auth with real clients", () => {
   }, 120_000);
 
   afterAll(async () => {
-    if (process.env.SKIFF_AUTH_E2E_LOG) console.log(reg?.requests().map((r) => `${r.method} ${r.path} ${r.status}`).join("\n"));
+    if (process.env.SKIFF_AUTH_E2E_LOG) console.log((await reg?.requests())?.map((r) => `${r.method} ${r.path} ${r.status}`).join("\n"));
     await engine?.stop();
     await reg?.stop();
     if (dir) await removeDir(dir);
@@ -82,20 +82,20 @@ describe("token auth with real clients", () => {
     expect(wrong.code).not.toBe(0);
     expect(wrong.stderr).toMatch(/incorrect username or password/);
 
-    const getsBefore = count("GET", "/token", 200);
+    const getsBefore = await count("GET", "/token", 200);
     const login = await d(["login", "-u", "bob", "--password-stdin", reg.host], { input: PW.bob });
     expect(login.stdout).toMatch(/Login Succeeded/);
-    expect(count("GET", "/token", 200)).toBe(getsBefore + 1);
+    expect(await count("GET", "/token", 200)).toBe(getsBefore + 1);
     const config = JSON.parse(await readFile(path.join(engine!.dir, "dockercfg", "config.json"), "utf8"));
     // The refresh token became docker's identity token: docker keeps the user name, not the password.
     expect(config.auths[reg.host].identitytoken).toMatch(/^ey/);
     expect(Buffer.from(config.auths[reg.host].auth, "base64").toString()).toBe("bob:");
 
-    const postsBefore = count("POST", "/token", 200);
-    const getsBeforePush = count("GET", "/token");
+    const postsBefore = await count("POST", "/token", 200);
+    const getsBeforePush = await count("GET", "/token");
     await d(["push", ref]);
-    expect(count("POST", "/token", 200)).toBeGreaterThan(postsBefore);
-    expect(count("GET", "/token")).toBe(getsBeforePush);
+    expect(await count("POST", "/token", 200)).toBeGreaterThan(postsBefore);
+    expect(await count("GET", "/token")).toBe(getsBeforePush);
 
     await d(["rmi", ref]);
     await d(["pull", ref]);
@@ -162,13 +162,13 @@ describe("token auth with real clients", () => {
     const ctr = engine!.ctr;
     const src = `${reg.host}/team/app:v1`;
     const dst = `${reg.host}/team/ctr:v1`;
-    const postsBefore = count("POST", "/token", 200);
-    const getsBefore = count("GET", "/token");
+    const postsBefore = await count("POST", "/token", 200);
+    const getsBefore = await count("GET", "/token");
     await ctr(["images", "pull", ...hosts, "-u", `bob:${PW.bob}`, src]);
     await ctr(["images", "tag", src, dst]);
     await ctr(["images", "push", ...hosts, "-u", `bob:${PW.bob}`, dst]);
-    expect(count("POST", "/token", 200)).toBeGreaterThan(postsBefore);
-    expect(count("GET", "/token")).toBe(getsBefore);
+    expect(await count("POST", "/token", 200)).toBeGreaterThan(postsBefore);
+    expect(await count("GET", "/token")).toBe(getsBefore);
     // Wrong password: POST answers 401, containerd falls back to GET, which also refuses.
     const bad = await ctr(["images", "push", ...hosts, "-u", "bob:wrong", dst], { allowFail: true });
     expect(bad.code).not.toBe(0);

@@ -69,8 +69,8 @@ async function expectBlobsReadable(reg: RegistryUnderTest, repo: string, manifes
 }
 
 /** Requests to `repo`'s blob upload endpoints logged after index `from`. */
-function uploadRequests(reg: RegistryUnderTest, repo: string, from: number): LoggedRequest[] {
-  return reg.requests().slice(from).filter((r) => r.path.startsWith(`/v2/${repo}/blobs/uploads/`));
+async function uploadRequests(reg: RegistryUnderTest, repo: string, from: number): Promise<LoggedRequest[]> {
+  return (await reg.requests()).slice(from).filter((r) => r.path.startsWith(`/v2/${repo}/blobs/uploads/`));
 }
 
 /** podman/skopeo/buildah: local Skiff has a self-signed certificate, distribution plain http: both need this. */
@@ -209,13 +209,13 @@ describe.each(REGISTRY_KINDS)("real clients against %s", (kind) => {
 
   itWith(["skopeo", ...needsRegistry], "skopeo copy between repositories of one registry mounts the layers", async () => {
     await tools.skopeo(["copy", "-q", "--dest-tls-verify=false", `oci:${image.dir}:${image.tag}`, `docker://${reg.host}/mount/src:v1`]);
-    const before = reg.requests().length;
+    const before = (await reg.requests()).length;
     await tools.skopeo(["copy", "-q", "--src-tls-verify=false", "--dest-tls-verify=false", `docker://${reg.host}/mount/src:v1`, `docker://${reg.host}/mount/dst:v1`]);
     expect(await headManifest(reg, "mount/dst", "v1")).toEqual({ digest: image.manifest.digest, mediaType: OCI_MANIFEST });
     await expectBlobsReadable(reg, "mount/dst", await getManifestJson(reg, "mount/dst", "v1"));
     // Seen from the server: a 201 on POST /blobs/uploads/ is a mount; no layer bytes were uploaded again.
     await new Promise((r) => setTimeout(r, 300)); // let the log lines arrive
-    const uploads = uploadRequests(reg, "mount/dst", before);
+    const uploads = await uploadRequests(reg, "mount/dst", before);
     const mounted = uploads.filter((r) => r.method === "POST" && r.status === 201).length;
     const dataRequests = uploads.filter((r) => r.method === "PATCH" || r.method === "PUT");
     console.log(`[e2e ${kind}] cross-repo copy: ${mounted} blobs mounted, upload requests: ${JSON.stringify(uploads)}`);
@@ -233,10 +233,10 @@ describe.each(REGISTRY_KINDS)("real clients against %s", (kind) => {
     expect(imported, list.join(",")).toBeDefined();
     const ref = `${reg.host}/ctr/app:v1`;
     await ctr(["images", "tag", "--force", imported!, ref]);
-    const before = reg.requests().length;
+    const before = (await reg.requests()).length;
     await ctr(["images", "push", ...regArgs, ref]);
     await new Promise((r) => setTimeout(r, 300));
-    const uploads = uploadRequests(reg, "ctr/app", before);
+    const uploads = await uploadRequests(reg, "ctr/app", before);
     // containerd's path: POST, then one PUT ?digest= with the whole blob; never a PATCH.
     expect(uploads.filter((r) => r.method === "PATCH")).toEqual([]);
     expect(uploads.filter((r) => r.method === "PUT" && r.status === 201).length).toBe(image.blobs.length);

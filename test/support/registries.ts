@@ -1,6 +1,7 @@
 // The registries the e2e suite runs against: Skiff under `wrangler dev` (started exactly as `npm start` starts it)
 // and CNCF distribution 2.8.2 as the reference. Both expose the same shape, plus a parsed request log so tests can
 // see what clients actually sent (e.g. that a cross-repo copy mounted blobs instead of uploading them).
+import { randomUUID } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { freePort, startSkiff } from "../../scripts/dev.mjs";
@@ -23,8 +24,8 @@ export interface RegistryUnderTest {
   scheme: "http" | "https";
   /** pid of the main process (wrangler for Skiff). */
   pid: number;
-  /** Requests served so far, in the order they were logged. */
-  requests(): LoggedRequest[];
+  /** Every request answered before this call, in the order they were logged (see settledLog). */
+  requests(): Promise<LoggedRequest[]>;
   /** Raw server output (for failure messages). */
   output(): string;
   stop(): Promise<void>;
@@ -50,7 +51,7 @@ export async function startSkiffRegistry(opts: { auth?: "dev" | "open"; vars?: R
     persistTo,
     output: skiff.output,
     // [wrangler:info] PATCH /v2/a/b/blobs/uploads/<id> 202 Accepted (12ms)
-    requests: () => parseLog(skiff.output(), /\[wrangler:info\] ([A-Z]+) (\/\S*) (\d{3}) /g),
+    requests: () => settledLog(skiff.url, skiff.output, /\[wrangler:info\] ([A-Z]+) (\/\S*) (\d{3}) /g),
     async stop() {
       await skiff.stop();
       await removeDir(persistTo);
@@ -99,12 +100,26 @@ export async function startDistribution(): Promise<RegistryUnderTest> {
     pid: daemon.pid,
     output: daemon.output,
     // 127.0.0.1 - - [28/Nov/2026:22:52:56 +0000] "POST /v2/a/b/blobs/uploads/?mount=... HTTP/1.1" 202 0 "" "ua"
-    requests: () => parseLog(daemon.output(), /"([A-Z]+) (\/[^\s?]*)\S* HTTP\/[\d.]+" (\d{3}) /g),
+    requests: () => settledLog(url, daemon.output, /"([A-Z]+) (\/[^\s?]*)\S* HTTP\/[\d.]+" (\d{3}) /g),
     async stop() {
       await daemon.stop();
       await removeDir(dir);
     },
   };
+}
+
+const BARRIER = "/v2/_log_barrier/";
+
+/**
+ * The server's request log, up to now. Servers write it asynchronously, so a request a client has already seen
+ * answered may not be in it yet: send a marker request and wait until the log shows it; everything answered before
+ * is then logged too. Marker requests are left out.
+ */
+async function settledLog(url: string, output: () => string, re: RegExp): Promise<LoggedRequest[]> {
+  const marker = `${BARRIER}${randomUUID()}`;
+  await request(`${url}${marker}`).catch(() => {});
+  await waitFor(() => output().includes(marker), "the request log to show a marker request", 10_000, output);
+  return parseLog(output(), re).filter((r) => !r.path.startsWith(BARRIER));
 }
 
 function parseLog(text: string, re: RegExp): LoggedRequest[] {
