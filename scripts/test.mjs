@@ -5,7 +5,7 @@
 // Why separate processes, and why a stalled one runs again: workerd (the local Workers runtime) now and then spins on
 // the simulated R2 bucket: its event loop never goes idle, so no timer inside it fires and a test in it can never
 // time out. It has only been seen in the api-r2 project, and its chance grows with the work done in one workerd (5 of
-// 13 whole-project runs stalled here, 1 of about 60 single-file runs). So api-r2 runs one file per process
+// 13 whole-project runs stalled here, about 1 in 25 single-file runs). So api-r2 runs one file per process
 // (EACH_FILE), and test/support/stall-watchdog.ts stops a process that stalls anyway (exit 75). Such a run goes
 // again, at most three times more, with a loud note. A test that fails is never rerun: any exit other than 75 is final.
 //
