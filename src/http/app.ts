@@ -13,7 +13,7 @@ import { authorizerFor } from "../auth";
 import { createStore } from "../storage";
 import type { RegistryDeps } from "../registry/deps";
 import { requireBlob, unlinkBlob, mountBlob } from "../registry/blobs";
-import { startUpload, loadUpload, appendChunk, completeUpload, uploadMonolithic, cancelUpload, uploadHeaders } from "../registry/uploads";
+import { startUpload, loadUpload, appendChunk, completeUpload, uploadMonolithic, cancelUpload, uploadHeaders, type UploadSession } from "../registry/uploads";
 import { putManifest, getManifest, deleteManifest } from "../registry/manifests";
 import { readLimited } from "./body";
 import { listTags, listRepositories, listReferrers, referrersIndex } from "../registry/listings";
@@ -37,7 +37,13 @@ function depsFor(env: Env): RegistryDeps {
   return deps;
 }
 
-app.onError((err) => toErrorResponse(err));
+app.onError((err, c) => {
+  // A request refused before its body was read: cancel the body rather than leave it to the runtime, so that
+  // the client's upload stops at once.
+  const unread = c.req.raw.body;
+  if (unread && !unread.locked) unread.cancel().catch(() => {});
+  return toErrorResponse(err);
+});
 app.notFound(() => toErrorResponse(new RegistryError("UNSUPPORTED", "no such endpoint", undefined, { status: 404 })));
 
 app.use("*", async (c, next) => {
@@ -180,22 +186,26 @@ app.get("/v2/:name{.+}/blobs/uploads/:id", push, async (c) => {
   return new Response(null, { status: 204, headers: uploadHeaders(session.state) });
 });
 
+/**
+ * The chunk a PATCH or PUT carries: where it starts (Content-Range, if sent) and how long it is (Content-Range or
+ * Content-Length, which must agree). A chunk streamed without Content-Length is still held to its declared range.
+ */
+function chunkOf(c: C, session: UploadSession): { start?: number; length?: number } {
+  const rangeHeader = c.req.header("content-range");
+  const length = contentLength(c);
+  if (!rangeHeader) return { length };
+  const range = parseUploadContentRange(rangeHeader);
+  if (!range) throw new RegistryError("BLOB_UPLOAD_INVALID", `invalid Content-Range ${JSON.stringify(rangeHeader.slice(0, 80))}`, undefined, { status: 416, headers: uploadHeaders(session.state) });
+  if (length !== undefined && length !== range.length) {
+    throw new RegistryError("SIZE_INVALID", `Content-Length ${length} does not match Content-Range ${rangeHeader.slice(0, 80)}`, undefined, { status: 416, headers: uploadHeaders(session.state) });
+  }
+  return { start: range.offset, length: range.length };
+}
+
 app.patch("/v2/:name{.+}/blobs/uploads/:id", push, async (c) => {
   const { deps, name, principal } = c.var;
   const session = await loadUpload(deps, name, c.req.param("id"), principal.subject);
-  const rangeHeader = c.req.header("content-range");
-  let start: number | undefined;
-  let length = contentLength(c);
-  if (rangeHeader) {
-    const range = parseUploadContentRange(rangeHeader);
-    if (!range) throw new RegistryError("BLOB_UPLOAD_INVALID", `invalid Content-Range ${JSON.stringify(rangeHeader.slice(0, 80))}`, undefined, { status: 416, headers: uploadHeaders(session.state) });
-    if (length !== undefined && length !== range.length) {
-      throw new RegistryError("SIZE_INVALID", `Content-Length ${length} does not match Content-Range ${rangeHeader}`, undefined, { status: 416, headers: uploadHeaders(session.state) });
-    }
-    start = range.offset;
-    length = range.length;
-  }
-  await appendChunk(deps, session, body(c), { start, length });
+  await appendChunk(deps, session, body(c), chunkOf(c, session));
   return new Response(null, { status: 202, headers: uploadHeaders(session.state) });
 });
 
@@ -203,27 +213,13 @@ app.put("/v2/:name{.+}/blobs/uploads/:id", push, async (c) => {
   const { deps, name, principal } = c.var;
   const digest = requireDigest(c.req.query("digest"));
   const session = await loadUpload(deps, name, c.req.param("id"), principal.subject);
-  const rangeHeader = c.req.header("content-range");
-  let length = contentLength(c);
-  if (rangeHeader) {
-    const range = parseUploadContentRange(rangeHeader);
-    if (!range || range.offset !== session.state.offset) {
-      throw new RegistryError("BLOB_UPLOAD_INVALID", "Content-Range does not continue the upload", undefined, { status: 416, headers: uploadHeaders(session.state) });
-    }
-    if (length !== undefined && length !== range.length) {
-      throw new RegistryError("SIZE_INVALID", `Content-Length ${length} does not match Content-Range ${rangeHeader}`, undefined, { status: 416, headers: uploadHeaders(session.state) });
-    }
-    // A final chunk streamed without Content-Length is still checked against the length its range declares.
-    length = range.length;
-  }
-  const blob = await completeUpload(deps, session, digest, body(c), { length, stored: true });
+  const blob = await completeUpload(deps, session, digest, body(c), chunkOf(c, session));
   const d = formatDigest(blob.digest);
   return new Response(null, { status: 201, headers: { Location: `/v2/${name}/blobs/${d}`, "Docker-Content-Digest": d } });
 });
 
 app.delete("/v2/:name{.+}/blobs/uploads/:id", push, async (c) => {
-  const session = await loadUpload(c.var.deps, c.var.name, c.req.param("id"), c.var.principal.subject);
-  await cancelUpload(c.var.deps, session);
+  await cancelUpload(c.var.deps, c.var.name, c.req.param("id"), c.var.principal.subject);
   return new Response(null, { status: 204 });
 });
 

@@ -11,44 +11,68 @@
 export const FIRST_READ = 1 << 20;
 
 /**
- * Yields the body in fresh buffers. `filled` bytes of the current part are already held by the caller; after a
- * first read of at most FIRST_READ bytes, each read completes the current part, then reads whole parts (the last
- * piece may be shorter). Memory stays bounded by one part.
+ * Reads a body in fresh buffers. `filled` bytes of the current part are already held by the caller; after a first
+ * read of at most FIRST_READ bytes, each read completes the current part, then reads whole parts (the last piece may
+ * be shorter). Memory stays bounded by one part. `cancel()` ends the body even while a read is pending (it resolves
+ * that read as the end), so that a caller that stops early never leaves the client's body half-read or a promise
+ * waiting on it.
  */
-export async function* readForParts(body: ReadableStream<Uint8Array>, partSize: number, filled = 0): AsyncGenerator<Uint8Array> {
-  let reader: ReadableStreamBYOBReader;
-  try {
-    reader = body.getReader({ mode: "byob" });
-  } catch {
-    yield* readChunks(body);
-    return;
-  }
-  try {
-    let want = Math.min(FIRST_READ, partSize - (filled % partSize));
-    for (;;) {
-      const { done, value } = await reader.readAtLeast(want, new Uint8Array(want));
-      if (value && value.byteLength > 0) {
-        // A short last read would pin a mostly empty part-sized buffer while it is kept as the upload's tail.
-        yield value.byteLength < want / 2 ? value.slice() : value;
-        filled = (filled + value.byteLength) % partSize;
-      }
-      if (done) return;
-      want = partSize - filled;
+export class PartReader {
+  private byob: ReadableStreamBYOBReader | null = null;
+  private plain: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  private want: number;
+  private done = false;
+
+  constructor(body: ReadableStream<Uint8Array>, private readonly partSize: number, private filled = 0) {
+    try {
+      this.byob = body.getReader({ mode: "byob" });
+    } catch {
+      this.plain = body.getReader(); // not a byte stream (one built in JS, as in some tests)
     }
-  } finally {
-    reader.releaseLock();
+    this.want = Math.min(FIRST_READ, partSize - (filled % partSize));
+  }
+
+  /** The next piece, or null at the end of the body. */
+  async next(): Promise<Uint8Array | null> {
+    while (!this.done) {
+      if (this.plain) {
+        const { done, value } = await this.plain.read();
+        if (done) this.finish();
+        else if (value.byteLength > 0) return value;
+        continue;
+      }
+      const want = this.want;
+      const { done, value } = await this.byob!.readAtLeast(want, new Uint8Array(want));
+      if (done) this.finish();
+      if (value && value.byteLength > 0) {
+        this.filled = (this.filled + value.byteLength) % this.partSize;
+        this.want = this.partSize - this.filled;
+        // A short last read would pin a mostly empty part-sized buffer while it is kept as the upload's tail.
+        return value.byteLength < want / 2 ? value.slice() : value;
+      }
+    }
+    return null;
+  }
+
+  /** Stops reading: cancels the rest of the body (a no-op once it ended). */
+  async cancel(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    await (this.byob ?? this.plain)!.cancel().catch(() => {});
+  }
+
+  private finish(): void {
+    this.done = true;
+    (this.byob ?? this.plain)!.releaseLock();
   }
 }
 
-async function* readChunks(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
-  const reader = body.getReader();
+/** PartReader as an async iterator; leaving the loop early cancels the body. */
+export async function* readForParts(body: ReadableStream<Uint8Array>, partSize: number, filled = 0): AsyncGenerator<Uint8Array> {
+  const reader = new PartReader(body, partSize, filled);
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      if (value.byteLength > 0) yield value;
-    }
+    for (let piece = await reader.next(); piece; piece = await reader.next()) yield piece;
   } finally {
-    reader.releaseLock();
+    await reader.cancel();
   }
 }

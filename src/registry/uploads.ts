@@ -1,113 +1,185 @@
-// Blob upload sessions.
+// Blob uploads: how the bytes of a session are received, stored, verified and committed.
 //
-// Bytes go to a multipart upload at data/<id> in parts of exactly `partSize` bytes (R2 needs equal parts).
-// What a request leaves beyond the last full part is kept as a small tail object and prepended by the next
-// request, so chunks of any size, and docker's streamed PATCH without Content-Length, all work with memory
-// bounded by two parts. When the whole blob arrives in one request (docker, podman, skopeo, containerd all do
-// that) it is hashed on the way with the native crypto.DigestStream; otherwise the finished object is read back
-// through DigestStream once. Either way a blob is visible under a digest only after the digest was verified.
+// Every object a request writes is new, at a random key (data/<object-id>, uploads/<id>/tails/<tail-id>), and
+// private to that request until it is published in the session state by compare-and-swap (upload-state.ts). A
+// request that carries the blob from its first byte (docker's PATCH, skopeo's and podman's PATCH, containerd's PUT,
+// POST ?digest=) leaves ONE complete object, hashed natively on the way. True chunked uploads (Content-Range) fill
+// fixed-size parts of a multipart upload, the rest kept in a tail object; their final object is read back once
+// through the native digest after it was completed. Either way the bytes hashed are the bytes of an object nothing
+// can write any more, and only the request that won the session's last state may commit it.
 import { RegistryError } from "../protocol/errors";
-import { DIGEST_ALGORITHMS, formatDigest, toHex, type Digest } from "../protocol/digest";
+import { DIGEST_ALGORITHMS, formatDigest, toHex, type Digest, type DigestAlgorithm } from "../protocol/digest";
 import { uploadRangeHeader } from "../protocol/ranges";
 import { keys } from "../storage/keys";
 import type { ObjectStore } from "../storage/types";
 import { ChunkQueue } from "./chunks";
-import { readForParts } from "./body";
+import { PartReader, readForParts } from "./body";
 import { commitBlob, type BlobLocation } from "./blobs";
 import type { RegistryDeps } from "./deps";
+import {
+  claimUpload,
+  concurrentChange,
+  contentObjects,
+  forgetUpload,
+  loadUpload,
+  newUploadState,
+  publishContent,
+  uploadOffset,
+  type MultipartRef,
+  type UploadContent,
+  type UploadSession,
+  type UploadState,
+} from "./upload-state";
+
+export { startUpload, loadUpload, type UploadSession, type UploadState } from "./upload-state";
 
 const MAX_PARTS = 10_000;
-const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-
-export interface UploadState {
-  v: 1;
-  id: string;
-  repo: string;
-  /** Who opened the session (token subject), or null for anonymous; only they may continue it. */
-  owner: string | null;
-  createdAt: number;
-  /** Bytes received so far. */
-  offset: number;
-  partSize: number;
-  multipartId?: string;
-  /** Etags of the uploaded parts, part n at index n-1. */
-  parts: string[];
-  /** Bytes held in the tail object: offset - parts.length * partSize. */
-  tailLength: number;
-  /** Random id written with the tail object: a tail left by a request that lost a race is never taken for ours. */
-  tailVersion?: string;
-  /** SHA-256 of all `offset` bytes, when they arrived in one request and could be hashed natively. */
-  sha256?: string;
-  /** All `offset` bytes are one complete object at data/<id> (written by a single request of known length). */
-  whole?: boolean;
-}
-
-export interface UploadSession {
-  state: UploadState;
-  /** Etag of the stored state, for compare-and-swap; undefined for a session never stored. */
-  etag?: string;
-}
+/** The largest request stored as one object (R2 and S3 take single puts up to 5 GB). */
+const MAX_WHOLE_OBJECT = 4 * 1024 ** 3;
+/** Read size when streaming a whole object: bounded memory, few reads (see body.ts). */
+const WHOLE_READ = 1 << 20;
 
 export function uploadLocation(s: UploadState): string {
   return `/v2/${s.repo}/blobs/uploads/${s.id}`;
 }
 
 export function uploadHeaders(s: UploadState): Record<string, string> {
-  return { Location: uploadLocation(s), "Docker-Upload-UUID": s.id, Range: uploadRangeHeader(s.offset) };
+  return { Location: uploadLocation(s), "Docker-Upload-UUID": s.id, Range: uploadRangeHeader(uploadOffset(s.content)) };
 }
 
-export function newUploadState(deps: RegistryDeps, repo: string, owner: string | null): UploadState {
-  return { v: 1, id: crypto.randomUUID(), repo, owner, createdAt: Date.now(), offset: 0, partSize: deps.settings.partSize, parts: [], tailLength: 0 };
+/** A complete object that holds a whole blob, and its hash when the request that wrote it computed one. */
+interface FinishedObject {
+  key: string;
+  size: number;
+  hash: { algorithm: DigestAlgorithm; hex: string } | null;
 }
 
-export async function startUpload(deps: RegistryDeps, repo: string, owner: string | null): Promise<UploadSession> {
-  const state = newUploadState(deps, repo, owner);
-  const saved = await deps.store.put(keys.uploadState(state.id), JSON.stringify(state), { contentType: "application/json", ifNoneMatch: "*" });
-  return { state, etag: saved?.etag };
-}
+/**
+ * What this request created and has not (yet) handed to the session: deleted or aborted if the request fails or
+ * loses the session to another request, so that a loser never touches what the winner published.
+ */
+class Scratch {
+  private objects: string[] = [];
+  private multiparts: MultipartRef[] = [];
+  constructor(private readonly store: ObjectStore) {}
 
-function unknownUpload(id: string): never {
-  throw new RegistryError("BLOB_UPLOAD_UNKNOWN", `upload ${JSON.stringify(id.slice(0, 80))} unknown`);
-}
-
-/** Loads a session; it must belong to `repo` and `owner` (both checked, so a session id alone grants nothing). */
-export async function loadUpload(deps: RegistryDeps, repo: string, id: string, owner: string | null): Promise<UploadSession> {
-  if (!UPLOAD_ID.test(id)) unknownUpload(id);
-  const obj = await deps.store.get(keys.uploadState(id));
-  if (!obj) unknownUpload(id);
-  let state: UploadState;
-  try {
-    state = JSON.parse(await new Response(obj.body).text());
-  } catch {
-    unknownUpload(id);
+  newObjectKey(): string {
+    const key = keys.blobData(crypto.randomUUID());
+    this.objects.push(key);
+    return key;
   }
-  if (state.v !== 1 || state.repo !== repo || state.owner !== owner || Date.now() - state.createdAt > deps.settings.uploadTtlMs) unknownUpload(id);
-  return { state, etag: obj.etag };
+  newTailKey(uploadId: string): string {
+    const key = keys.uploadTail(uploadId, crypto.randomUUID());
+    this.objects.push(key);
+    return key;
+  }
+  async newMultipart(): Promise<MultipartRef> {
+    const key = keys.blobData(crypto.randomUUID());
+    const ref: MultipartRef = { key, uploadId: await this.store.createMultipart(key), etags: [] };
+    this.multiparts.push(ref);
+    return ref;
+  }
+  /** The multipart upload was completed into its object (which is now an object of ours). */
+  completed(ref: MultipartRef): void {
+    this.multiparts = this.multiparts.filter((m) => m !== ref);
+    this.objects.push(ref.key);
+  }
+  /** Hands everything over: it is published (or committed), no longer ours to delete. */
+  keep(): void {
+    this.objects = [];
+    this.multiparts = [];
+  }
+  /** Deletes what was created. Best effort: a leftover is garbage no state names, never wrong data. */
+  async discard(): Promise<void> {
+    const objects = this.objects;
+    const multiparts = this.multiparts;
+    this.keep();
+    await Promise.all(multiparts.map((m) => this.store.abortMultipart(m.key, m.uploadId).catch(() => {})));
+    if (objects.length) await this.store.delete(objects).catch(() => {});
+  }
 }
 
-/** Writes parts as they fill; at most one part upload is in flight while the next one is being received. */
+function bodyBroke(err: unknown): unknown {
+  // A body that breaks off is the client's failure; storage failures surface as StorageError.
+  if (err instanceof RegistryError || (err as Error)?.name === "StorageError") return err;
+  return new RegistryError("BLOB_UPLOAD_INVALID", "the request body ended unexpectedly");
+}
+
+function sizeMismatch(received: number, expected: number): RegistryError {
+  return new RegistryError("SIZE_INVALID", `received ${received > expected ? "more than " + expected : received} bytes, expected ${expected}`);
+}
+
+/**
+ * Streams a body of known length into one new object, hashing exactly the bytes stored. The body is pulled by the
+ * store: if storage fails, nothing is left waiting on a pipe; if the body fails or is too long, the put fails.
+ */
+async function putStreamHashed(store: ObjectStore, key: string, body: ReadableStream<Uint8Array>, length: number): Promise<string> {
+  const digest = new crypto.DigestStream("SHA-256");
+  const hasher = digest.getWriter();
+  const reader = new PartReader(body, WHOLE_READ);
+  let received = 0;
+  let failure: unknown;
+  const source = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const piece = await reader.next();
+          if (!piece) {
+            if (received !== length) throw sizeMismatch(received, length);
+            controller.close();
+            return;
+          }
+          received += piece.byteLength;
+          if (received > length) throw sizeMismatch(received, length);
+          await hasher.write(piece);
+          controller.enqueue(piece);
+        } catch (err) {
+          failure ??= bodyBroke(err);
+          controller.error(failure);
+        }
+      },
+      cancel: () => reader.cancel(),
+    },
+    { highWaterMark: 0 },
+  );
+  try {
+    await store.put(key, source, { length });
+  } catch (err) {
+    throw failure ?? err;
+  } finally {
+    await reader.cancel();
+  }
+  if (failure) throw failure; // a store that swallowed the stream's error must not pass for a success
+  await hasher.close();
+  return toHex(await digest.digest);
+}
+
+/** Writes parts of exactly `partSize` bytes into a multipart upload; at most one part in flight. */
 class PartWriter {
   private inflight: Promise<void> = Promise.resolve();
-  private readonly dataKey: string;
-  constructor(private readonly store: ObjectStore, private readonly state: UploadState) {
-    this.dataKey = keys.blobData(state.id);
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly scratch: Scratch,
+    public multipart: MultipartRef | null,
+  ) {}
+
+  get parts(): number {
+    return this.multipart?.etags.length ?? 0;
   }
 
   async write(part: Uint8Array): Promise<void> {
-    const s = this.state;
-    if (s.parts.length >= MAX_PARTS) {
-      throw new RegistryError("SIZE_INVALID", `blob too large: at most ${MAX_PARTS} parts of ${s.partSize} bytes`, undefined, { status: 413 });
+    if (this.parts >= MAX_PARTS) {
+      throw new RegistryError("SIZE_INVALID", `blob too large: at most ${MAX_PARTS} parts of ${part.byteLength} bytes`, undefined, { status: 413 });
     }
-    if (!s.multipartId) s.multipartId = await this.store.createMultipart(this.dataKey);
+    this.multipart ??= await this.scratch.newMultipart();
     await this.inflight; // bound memory: the previous part must be stored before another starts
-    const index = s.parts.length;
-    s.parts.push(""); // reserve the part number now; the etag arrives later
-    const uploadId = s.multipartId;
-    const upload = this.store.uploadPart(this.dataKey, uploadId, index + 1, part, part.byteLength).then((etag) => {
-      s.parts[index] = etag;
+    const m = this.multipart;
+    const index = m.etags.length;
+    m.etags.push(""); // reserve the part number now; the etag arrives later
+    const upload = this.store.uploadPart(m.key, m.uploadId, index + 1, part, part.byteLength).then((etag) => {
+      m.etags[index] = etag;
     });
-    // A failure is reported by the next write() or flush(); until then it must not count as an unhandled rejection.
-    upload.catch(() => {});
+    upload.catch(() => {}); // reported by the next write() or flush(); not an unhandled rejection meanwhile
     this.inflight = upload;
   }
 
@@ -116,139 +188,134 @@ class PartWriter {
   }
 }
 
-/** The largest request stored as one object (R2 and S3 take single puts up to 5 GB). */
-const MAX_WHOLE_OBJECT = 4 * 1024 ** 3;
-/** Read size when streaming a whole object: bounded memory, few reads (see body.ts). */
-const WHOLE_READ = 1 << 20;
+/** Stores the last bytes of a blob and completes the multipart upload (or writes one object when there is none). */
+async function finishObject(store: ObjectStore, scratch: Scratch, writer: PartWriter, rest: Uint8Array, algorithm: DigestAlgorithm, size: number): Promise<FinishedObject> {
+  const m = writer.multipart;
+  if (!m) {
+    // Everything is in memory (less than one part): hash it right here and store it as one new object.
+    const key = scratch.newObjectKey();
+    const hex = toHex(await crypto.subtle.digest(DIGEST_ALGORITHMS[algorithm].webCrypto, rest));
+    await store.put(key, rest, { ifNoneMatch: "*" });
+    return { key, size: rest.byteLength, hash: { algorithm, hex } };
+  }
+  if (rest.byteLength > 0) await writer.write(rest);
+  await writer.flush();
+  await store.completeMultipart(m.key, m.uploadId, m.etags.map((etag, i) => ({ partNumber: i + 1, etag })));
+  scratch.completed(m);
+  return { key: m.key, size, hash: null };
+}
 
 /**
- * A request that carries the blob from its first byte with a known length (skopeo and podman PATCH, containerd
- * PUT, monolithic POST) streams straight into one object, hashed natively on the way: no parts, no tail, and the
- * bytes are read back from one object on pull (multipart objects are slower to read in the local simulator).
+ * A request that carries the blob from its first byte. With a known length (skopeo, podman, containerd, POST
+ * ?digest=) it streams into one object; without (docker's PATCH) it fills parts and completes them at the end of
+ * the request. Either way the result is one complete, immutable object hashed in flight, or null when no byte came.
  */
-async function writeWhole(store: ObjectStore, s: UploadState, body: ReadableStream<Uint8Array>, length: number): Promise<void> {
-  const digestStream = new crypto.DigestStream("SHA-256");
-  const hashWriter = digestStream.getWriter();
-  const pipe = new TransformStream<Uint8Array, Uint8Array>();
-  const pipeWriter = pipe.writable.getWriter();
-  const stored = store.put(keys.blobData(s.id), pipe.readable, { length });
-  stored.catch(() => {}); // awaited below; a failure while still writing surfaces there
+async function writeWholeBlob(deps: RegistryDeps, scratch: Scratch, body: ReadableStream<Uint8Array> | null, length: number | undefined, keepEmpty: boolean): Promise<FinishedObject | null> {
+  const { store } = deps;
+  if (!body || length === 0) return keepEmpty ? finishObject(store, scratch, new PartWriter(store, scratch, null), new Uint8Array(0), "sha256", 0) : null;
+  if (length !== undefined && length <= MAX_WHOLE_OBJECT) {
+    const key = scratch.newObjectKey();
+    const hex = await putStreamHashed(store, key, body, length);
+    return { key, size: length, hash: { algorithm: "sha256", hex } };
+  }
+  const partSize = deps.settings.partSize;
+  const digest = new crypto.DigestStream("SHA-256");
+  const hasher = digest.getWriter();
+  const queue = new ChunkQueue();
+  const writer = new PartWriter(store, scratch, null);
   let received = 0;
   try {
-    for await (const value of readForParts(body, WHOLE_READ, 0)) {
-      received += value.byteLength;
-      if (received > length) break;
-      await hashWriter.write(value);
-      await pipeWriter.write(value);
+    for await (const piece of readForParts(body, partSize, 0)) {
+      received += piece.byteLength;
+      if (length !== undefined && received > length) throw sizeMismatch(received, length);
+      await hasher.write(piece);
+      queue.push(piece);
+      while (queue.size >= partSize) await writer.write(queue.take(partSize));
     }
+    await writer.flush();
   } catch (err) {
-    await pipeWriter.abort(err).catch(() => {});
-    await stored.catch(() => {});
-    if ((err as Error)?.name === "StorageError") throw err;
-    throw new RegistryError("BLOB_UPLOAD_INVALID", "the request body ended unexpectedly");
+    await writer.flush().catch(() => {});
+    await hasher.abort(err).catch(() => {});
+    throw bodyBroke(err);
   }
-  if (received !== length) {
-    await pipeWriter.abort(new Error("length mismatch")).catch(() => {});
-    await stored.catch(() => {});
-    throw new RegistryError("SIZE_INVALID", `received ${received > length ? "more than " + length : received} bytes, expected ${length}`);
+  if (length !== undefined && received !== length) {
+    await hasher.abort().catch(() => {});
+    throw sizeMismatch(received, length);
   }
-  await pipeWriter.close();
-  await stored;
-  await hashWriter.close();
-  s.sha256 = toHex(await digestStream.digest);
-  s.offset = length;
-  s.whole = true;
-  s.tailLength = 0;
+  await hasher.close();
+  const hex = toHex(await digest.digest);
+  if (received === 0 && !keepEmpty) return null;
+  const rest = queue.takeAll();
+  const obj = await finishObject(store, scratch, writer, rest, "sha256", received);
+  return { key: obj.key, size: received, hash: { algorithm: "sha256", hex } };
 }
 
-interface AppendResult {
-  /** Bytes past the last full part, still in memory. */
-  remainder: Uint8Array;
+interface Received {
+  /** The multipart upload now holding the session's full parts (the session's, or a new one of this request). */
+  multipart: MultipartRef | null;
+  writer: PartWriter;
+  /** Bytes past the last full part. */
+  rest: Uint8Array;
+  received: number;
 }
 
 /**
- * Appends a request body to the session (state is updated in memory; the caller persists it).
- * `expectedLength`, when known (Content-Length / Content-Range), is checked against what arrived.
+ * A chunk that continues a session (or starts a chunked one): the session's tail and the new bytes are cut into
+ * parts. Content that is one object is first streamed into parts of a new multipart upload, but only once a byte
+ * has really arrived (skopeo's and podman's final PUT has an empty body and must not cost a copy).
  */
-async function appendBody(
-  deps: RegistryDeps,
-  session: UploadSession,
-  body: ReadableStream<Uint8Array> | null,
-  expectedLength?: number,
-  opts: { chunked?: boolean } = {},
-): Promise<AppendResult> {
+async function receiveChunk(deps: RegistryDeps, scratch: Scratch, content: UploadContent, body: ReadableStream<Uint8Array> | null, length: number | undefined): Promise<Received> {
   const { store } = deps;
-  const s = session.state;
-  if (body && !opts.chunked && s.offset === 0 && !s.multipartId && expectedLength !== undefined && expectedLength > 0 && expectedLength <= MAX_WHOLE_OBJECT) {
-    await writeWhole(store, s, body, expectedLength);
-    return { remainder: new Uint8Array(0) };
-  }
+  const partSize = content.kind === "chunks" ? content.partSize : deps.settings.partSize;
   const queue = new ChunkQueue();
-  const writer = new PartWriter(store, s);
-  // More bytes after a whole-object request (rare): move the stored bytes into parts of a multipart upload at the
-  // same key (the object is replaced only when that upload completes). Only once a byte has really arrived: the
-  // final PUT of skopeo and podman has an empty body, and must not cost a copy of the blob.
-  const moveWholeIntoParts = async () => {
-    const stored = await store.get(keys.blobData(s.id));
-    if (!stored || stored.size !== s.offset) throw new RegistryError("BLOB_UPLOAD_INVALID", "upload state is inconsistent; restart the upload");
-    for await (const value of readForParts(stored.body, s.partSize, 0)) {
-      queue.push(value);
-      while (queue.size >= s.partSize) await writer.write(queue.take(s.partSize));
-    }
-    s.whole = undefined;
-  };
-  if (s.tailLength > 0) {
-    const tail = await store.get(keys.uploadTail(s.id));
-    if (!tail || tail.size !== s.tailLength || tail.metadata.version !== s.tailVersion) {
-      throw new RegistryError("BLOB_UPLOAD_INVALID", "upload state is inconsistent; restart the upload");
-    }
+  // Parts go on in the session's multipart upload; the etag list is copied, the session's own stays as loaded.
+  const writer = new PartWriter(store, scratch, content.kind === "chunks" && content.multipart ? { ...content.multipart, etags: [...content.multipart.etags] } : null);
+  if (content.kind === "chunks" && content.tail) {
+    const tail = await store.get(content.tail.key);
+    if (!tail || tail.size !== content.tail.size) throw new RegistryError("BLOB_UPLOAD_INVALID", "upload state is inconsistent; restart the upload");
     queue.push(new Uint8Array(await new Response(tail.body).arrayBuffer()));
   }
-  // Hash natively when this request carries the blob from its first byte.
-  const hashing = s.offset === 0;
-  const digestStream = hashing ? new crypto.DigestStream("SHA-256") : null;
-  const hashWriter = digestStream?.getWriter();
+  let pendingObject = content.kind === "object" ? content : null;
   let received = 0;
   try {
     if (body) {
-      // Large reads that end on part boundaries, so parts are mostly cut without copying (see body.ts).
-      for await (const value of readForParts(body, s.partSize, queue.size)) {
-        if (s.whole) await moveWholeIntoParts();
-        if (hashWriter) await hashWriter.write(value);
-        received += value.byteLength;
-        queue.push(value);
-        while (queue.size >= s.partSize) await writer.write(queue.take(s.partSize));
+      for await (const piece of readForParts(body, partSize, queue.size)) {
+        if (pendingObject) {
+          const stored = await store.get(pendingObject.key);
+          if (!stored || stored.size !== pendingObject.size) throw new RegistryError("BLOB_UPLOAD_INVALID", "upload state is inconsistent; restart the upload");
+          pendingObject = null;
+          for await (const old of readForParts(stored.body, partSize, 0)) {
+            queue.push(old);
+            while (queue.size >= partSize) await writer.write(queue.take(partSize));
+          }
+        }
+        received += piece.byteLength;
+        if (length !== undefined && received > length) throw sizeMismatch(received, length);
+        queue.push(piece);
+        while (queue.size >= partSize) await writer.write(queue.take(partSize));
       }
     }
     await writer.flush();
   } catch (err) {
     await writer.flush().catch(() => {});
-    if (err instanceof RegistryError) throw err;
-    // A body that breaks off is the client's failure; storage failures surface as StorageError.
-    if ((err as Error)?.name === "StorageError") throw err;
-    throw new RegistryError("BLOB_UPLOAD_INVALID", "the request body ended unexpectedly");
+    throw bodyBroke(err);
   }
-  if (expectedLength !== undefined && received !== expectedLength) {
-    throw new RegistryError("SIZE_INVALID", `received ${received} bytes, expected ${expectedLength}`);
-  }
-  s.offset += received;
-  s.tailLength = queue.size;
-  if (hashWriter) {
-    await hashWriter.close();
-    s.sha256 = toHex(await digestStream!.digest);
-  } else if (received > 0) {
-    s.sha256 = undefined;
-  }
-  return { remainder: queue.takeAll() };
+  if (length !== undefined && received !== length) throw sizeMismatch(received, length);
+  return { multipart: writer.multipart, writer, rest: queue.takeAll(), received };
 }
 
-async function saveState(deps: RegistryDeps, session: UploadSession): Promise<void> {
-  const saved = await deps.store.put(keys.uploadState(session.state.id), JSON.stringify(session.state), {
-    contentType: "application/json",
-    ...(session.etag ? { ifMatch: session.etag } : {}),
+/** Deletes objects a published state no longer names (best effort: leftovers are garbage, never wrong data). */
+async function dropSuperseded(store: ObjectStore, before: UploadContent, after: UploadContent): Promise<void> {
+  const kept = new Set(contentObjects(after));
+  const gone = contentObjects(before).filter((k) => !kept.has(k));
+  if (gone.length) await store.delete(gone).catch(() => {});
+}
+
+function outOfOrder(s: UploadState, start: number): RegistryError {
+  return new RegistryError("BLOB_UPLOAD_INVALID", `chunk starts at ${start}, but the upload has ${uploadOffset(s.content)} bytes`, undefined, {
+    status: 416,
+    headers: uploadHeaders(s),
   });
-  if (!saved) throw new RegistryError("BLOB_UPLOAD_INVALID", "the upload was changed by a concurrent request; check its status and retry");
-  session.etag = saved.etag;
 }
 
 /** PATCH: appends a chunk. `start` is the Content-Range start when the client sent one. */
@@ -258,86 +325,124 @@ export async function appendChunk(
   body: ReadableStream<Uint8Array> | null,
   opts: { start?: number; length?: number } = {},
 ): Promise<void> {
-  const s = session.state;
-  if (opts.start !== undefined && opts.start !== s.offset) {
-    throw new RegistryError("BLOB_UPLOAD_INVALID", `chunk starts at ${opts.start}, but the upload has ${s.offset} bytes`, undefined, {
-      status: 416,
-      headers: uploadHeaders(s),
-    });
+  const before = session.state.content;
+  if (opts.start !== undefined && opts.start !== uploadOffset(before)) throw outOfOrder(session.state, opts.start);
+  const scratch = new Scratch(deps.store);
+  try {
+    let next: UploadContent;
+    if (before.kind === "empty" && opts.start === undefined) {
+      const obj = await writeWholeBlob(deps, scratch, body, opts.length, false);
+      if (!obj) return;
+      next = { kind: "object", key: obj.key, size: obj.size, sha256: obj.hash?.algorithm === "sha256" ? obj.hash.hex : null };
+    } else {
+      const r = await receiveChunk(deps, scratch, before, body, opts.length);
+      if (r.received === 0) return;
+      let tail = null;
+      if (r.rest.byteLength > 0) {
+        tail = { key: scratch.newTailKey(session.state.id), size: r.rest.byteLength };
+        await deps.store.put(tail.key, r.rest, { ifNoneMatch: "*" });
+      }
+      next = { kind: "chunks", partSize: before.kind === "chunks" ? before.partSize : deps.settings.partSize, multipart: r.multipart, tail };
+    }
+    if (!(await publishContent(deps, session, next))) throw concurrentChange();
+    scratch.keep();
+    await dropSuperseded(deps.store, before, next);
+  } catch (err) {
+    await scratch.discard();
+    throw err;
   }
-  const hadTail = s.tailLength > 0;
-  const { remainder } = await appendBody(deps, session, body, opts.length, { chunked: opts.start !== undefined });
-  // Claim the new state (compare-and-swap) before writing the tail it names: a concurrent request on the same
-  // session that loses the swap never overwrites the winner's tail, and readers check the tail's version.
-  s.tailVersion = remainder.byteLength > 0 ? crypto.randomUUID() : undefined;
-  await saveState(deps, session);
-  if (remainder.byteLength > 0) await deps.store.put(keys.uploadTail(s.id), remainder, { metadata: { version: s.tailVersion! } });
-  else if (hadTail) await deps.store.delete(keys.uploadTail(s.id));
 }
 
-/** Verifies the stored bytes against `digest` by reading them back through the native digest stream. */
-async function hashStored(store: ObjectStore, key: string, digest: Digest): Promise<string> {
+/** Hashes a complete object by reading it back through the native digest. */
+async function hashStored(store: ObjectStore, key: string, algorithm: DigestAlgorithm): Promise<string> {
   const obj = await store.get(key);
   if (!obj) throw new RegistryError("BLOB_UPLOAD_INVALID", "uploaded data is missing; restart the upload");
-  const ds = new crypto.DigestStream(DIGEST_ALGORITHMS[digest.algorithm].webCrypto as "SHA-256");
+  const ds = new crypto.DigestStream(DIGEST_ALGORITHMS[algorithm].webCrypto as "SHA-256");
   await obj.body.pipeTo(ds);
   return toHex(await ds.digest);
 }
 
 /**
- * PUT ?digest=: appends the last chunk (if any), assembles the object, verifies the digest and commits the blob.
- * On a digest mismatch nothing becomes visible and the session ends.
+ * PUT ?digest=: takes the last chunk (if any), wins the session, makes the final object, verifies the digest of
+ * exactly that object and commits it. On a digest mismatch nothing becomes visible and the session ends.
  */
 export async function completeUpload(
   deps: RegistryDeps,
   session: UploadSession,
   digest: Digest,
   body: ReadableStream<Uint8Array> | null,
-  opts: { length?: number; stored: boolean } = { stored: true },
+  opts: { length?: number; start?: number } = {},
 ): Promise<BlobLocation> {
   const { store } = deps;
-  const s = session.state;
-  const dataKey = keys.blobData(s.id);
-  const { remainder } = await appendBody(deps, session, body, opts.length);
-
-  let actual: string;
-  if (s.whole) {
-    actual = digest.algorithm === "sha256" && s.sha256 ? s.sha256 : await hashStored(store, dataKey, digest);
-  } else if (!s.multipartId) {
-    // Small blob: all bytes are in memory.
-    actual = digest.algorithm === "sha256" && s.sha256 ? s.sha256 : toHex(await crypto.subtle.digest(DIGEST_ALGORITHMS[digest.algorithm].webCrypto, remainder));
-    if (actual === digest.hex) await store.put(dataKey, remainder);
-  } else {
-    if (remainder.byteLength > 0) {
-      const etag = await store.uploadPart(dataKey, s.multipartId, s.parts.length + 1, remainder, remainder.byteLength);
-      s.parts.push(etag);
+  const before = session.state.content;
+  if (opts.start !== undefined && opts.start !== uploadOffset(before)) throw outOfOrder(session.state, opts.start);
+  const scratch = new Scratch(store);
+  let committed = false;
+  try {
+    // 1. The last bytes: a blob in one request becomes one finished object now; a chunk goes into parts.
+    let finished: FinishedObject | null = null;
+    let received: Received | null = null;
+    if (before.kind === "empty" && opts.start === undefined) {
+      finished = await writeWholeBlob(deps, scratch, body, opts.length, true);
+    } else {
+      received = await receiveChunk(deps, scratch, before, body, opts.length);
+      if (received.received === 0 && before.kind === "object") {
+        received = null;
+        finished = { key: before.key, size: before.size, hash: before.sha256 ? { algorithm: "sha256", hex: before.sha256 } : null };
+      }
     }
-    await store.completeMultipart(dataKey, s.multipartId, s.parts.map((etag, i) => ({ partNumber: i + 1, etag })));
-    actual = digest.algorithm === "sha256" && s.sha256 ? s.sha256 : await hashStored(store, dataKey, digest);
+    // 2. Win the session: from here on this request alone may complete, commit or delete what the state names.
+    if (!(await claimUpload(deps, session, "complete"))) throw concurrentChange();
+    const owned = contentObjects(before);
+    // 3. The final object, immutable from now on.
+    if (received) {
+      const size = received.writer.multipart ? uploadOffset(before) + received.received : received.rest.byteLength;
+      finished = await finishObject(store, scratch, received.writer, received.rest, digest.algorithm, size);
+    }
+    const obj = finished!;
+    // 4. Verify exactly that object: its in-flight hash, or a read-back.
+    const actual = obj.hash?.algorithm === digest.algorithm ? obj.hash.hex : await hashStored(store, obj.key, digest.algorithm);
+    if (actual !== digest.hex) {
+      await store.delete([...new Set([obj.key, ...owned])]).catch(() => {});
+      await forgetUpload(deps, session).catch(() => {});
+      throw new RegistryError("DIGEST_INVALID", `content digest is ${digest.algorithm}:${actual}, not ${formatDigest(digest)}`, {
+        expected: formatDigest(digest),
+        actual: `${digest.algorithm}:${actual}`,
+      });
+    }
+    // 5. Commit (from its first write on, the object is never deleted here: a half-made commit may name it), then
+    //    clean up what the session held besides the blob's object.
+    scratch.keep();
+    committed = true;
+    const blob = await commitBlob(deps, session.state.repo, digest, obj.size, obj.key);
+    const leftovers = owned.filter((k) => k !== obj.key);
+    if (leftovers.length) await store.delete(leftovers).catch(() => {});
+    await forgetUpload(deps, session).catch(() => {});
+    return blob;
+  } catch (err) {
+    if (!committed) await scratch.discard();
+    throw err;
   }
-
-  if (actual !== digest.hex) {
-    await store.delete([dataKey, ...(opts.stored ? [keys.uploadState(s.id), keys.uploadTail(s.id)] : [])]);
-    throw new RegistryError("DIGEST_INVALID", `content digest is ${digest.algorithm}:${actual}, not ${formatDigest(digest)}`, {
-      expected: formatDigest(digest),
-      actual: `${digest.algorithm}:${actual}`,
-    });
-  }
-  const blob = await commitBlob(deps, s.repo, digest, s.offset, dataKey);
-  if (opts.stored) await store.delete([keys.uploadState(s.id), keys.uploadTail(s.id)]);
-  return blob;
 }
 
 /** POST ?digest=: the whole blob in one request, with no stored session. */
 export async function uploadMonolithic(deps: RegistryDeps, repo: string, owner: string | null, digest: Digest, body: ReadableStream<Uint8Array> | null, length?: number): Promise<BlobLocation> {
-  const session: UploadSession = { state: newUploadState(deps, repo, owner) };
-  return completeUpload(deps, session, digest, body, { length, stored: false });
+  const session: UploadSession = { state: newUploadState(repo, owner) };
+  return completeUpload(deps, session, digest, body, { length });
 }
 
-/** DELETE: cancels the session and frees what it stored. */
-export async function cancelUpload(deps: RegistryDeps, session: UploadSession): Promise<void> {
-  const s = session.state;
-  if (s.multipartId) await deps.store.abortMultipart(keys.blobData(s.id), s.multipartId).catch(() => {});
-  // data/<id> exists only while the session does (a committed blob's session is gone), so it is ours to delete.
-  await deps.store.delete([keys.uploadState(s.id), keys.uploadTail(s.id), keys.blobData(s.id)]);
+/** DELETE: cancels the session and frees what it stored, once it has won the session from any concurrent request. */
+export async function cancelUpload(deps: RegistryDeps, repo: string, id: string, owner: string | null): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const session = await loadUpload(deps, repo, id, owner); // an ended session is unknown: 404
+    if (await claimUpload(deps, session, "cancel")) {
+      const c = session.state.content;
+      if (c.kind === "chunks" && c.multipart) await deps.store.abortMultipart(c.multipart.key, c.multipart.uploadId).catch(() => {});
+      const objects = contentObjects(c);
+      if (objects.length) await deps.store.delete(objects);
+      await forgetUpload(deps, session);
+      return;
+    }
+    if (attempt === 3) throw concurrentChange();
+  }
 }

@@ -26,7 +26,10 @@ describe.skipIf(!onR2 || !bucket)("where upload bytes are stored (R2)", () => {
     const location = await startUpload(repo);
     const patch = await registry(location, { method: "PATCH", body: data, headers: { "Content-Length": String(data.byteLength) } });
     expect(patch.status).toBe(202);
-    const afterPatch = await bucket!.head(`data/${location.split("/").pop()}`);
+    // The session state names the one object the PATCH wrote.
+    const state = await (await bucket!.get(`uploads/${location.split("/").pop()}/state`))!.json<{ content: { kind: string; key: string } }>();
+    expect(state.content.kind).toBe("object");
+    const afterPatch = await bucket!.head(state.content.key);
     expect(afterPatch?.size).toBe(data.byteLength);
     // An empty body, as skopeo and podman send it (Content-Length: 0, a body stream nonetheless).
     const put = await registry(withQuery(location, { digest }), { method: "PUT", body: new Uint8Array(0), headers: { "Content-Length": "0" } });

@@ -1,0 +1,155 @@
+// Upload sessions as stored in the bucket, and the compare-and-swap that orders every request on one session.
+//
+// The state names the objects that hold the session's bytes. Every such object is written once, at a key chosen at
+// random by the request that writes it, and becomes part of the session only through a compare-and-swap on the
+// state's etag. So a request never overwrites bytes another request published, and the one request that wins the
+// state's current etag for a terminal step (complete or cancel) is the only one that may complete, commit or delete
+// what the state names. The argument is in docs/architecture.md ("Why a digest always serves its bytes").
+import { RegistryError } from "../protocol/errors";
+import { keys } from "../storage/keys";
+import type { RegistryDeps } from "./deps";
+
+const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** A multipart upload at its own key: part n's etag at index n-1; every part but the last is `partSize` bytes. */
+export interface MultipartRef {
+  key: string;
+  uploadId: string;
+  etags: string[];
+}
+
+/** A write-once object holding the bytes past the last full part. */
+export interface TailRef {
+  key: string;
+  size: number;
+}
+
+/** What the session holds so far. */
+export type UploadContent =
+  /** No byte yet. */
+  | { kind: "empty" }
+  /**
+   * One complete object holding every byte. `sha256` is set when the request that wrote the object hashed exactly
+   * the bytes it stored, in flight: the object was private to that request until complete, and nothing can write it
+   * afterwards, so the hash stays true.
+   */
+  | { kind: "object"; key: string; size: number; sha256: string | null }
+  /** A chunked upload: full parts in a multipart upload (none yet: null), the rest in a tail object. */
+  | { kind: "chunks"; partSize: number; multipart: MultipartRef | null; tail: TailRef | null };
+
+export interface UploadState {
+  v: 2;
+  id: string;
+  repo: string;
+  /** Who opened the session (token subject), or null for anonymous; only they may continue it. */
+  owner: string | null;
+  createdAt: number;
+  content: UploadContent;
+}
+
+/** What a terminal step leaves in place of the state until it has cleaned up: the session is over. */
+interface EndedState {
+  v: 2;
+  id: string;
+  ended: "complete" | "cancel" | "failed";
+}
+
+export interface UploadSession {
+  state: UploadState;
+  /** Etag of the stored state, for compare-and-swap; undefined for a session that is never stored (POST ?digest=). */
+  etag?: string;
+}
+
+/** Bytes the session holds. */
+export function uploadOffset(content: UploadContent): number {
+  switch (content.kind) {
+    case "empty":
+      return 0;
+    case "object":
+      return content.size;
+    case "chunks":
+      return (content.multipart?.etags.length ?? 0) * content.partSize + (content.tail?.size ?? 0);
+  }
+}
+
+/** Every object the content names (to delete when the session ends without a blob). */
+export function contentObjects(content: UploadContent): string[] {
+  switch (content.kind) {
+    case "empty":
+      return [];
+    case "object":
+      return [content.key];
+    case "chunks":
+      return content.tail ? [content.tail.key] : [];
+  }
+}
+
+export function newUploadState(repo: string, owner: string | null): UploadState {
+  return { v: 2, id: crypto.randomUUID(), repo, owner, createdAt: Date.now(), content: { kind: "empty" } };
+}
+
+function unknownUpload(id: string): never {
+  throw new RegistryError("BLOB_UPLOAD_UNKNOWN", `upload ${JSON.stringify(id.slice(0, 80))} unknown`);
+}
+
+export function concurrentChange(): RegistryError {
+  return new RegistryError("BLOB_UPLOAD_INVALID", "the upload was changed by a concurrent request; check its status and retry");
+}
+
+export async function startUpload(deps: RegistryDeps, repo: string, owner: string | null): Promise<UploadSession> {
+  const state = newUploadState(repo, owner);
+  const saved = await deps.store.put(keys.uploadState(state.id), JSON.stringify(state), { contentType: "application/json", ifNoneMatch: "*" });
+  if (!saved) throw concurrentChange(); // a random UUID that exists already: practically never
+  return { state, etag: saved.etag };
+}
+
+/** Loads a session; it must belong to `repo` and `owner` (both checked, so a session id alone grants nothing). */
+export async function loadUpload(deps: RegistryDeps, repo: string, id: string, owner: string | null): Promise<UploadSession> {
+  if (!UPLOAD_ID.test(id)) unknownUpload(id);
+  const obj = await deps.store.get(keys.uploadState(id));
+  if (!obj) unknownUpload(id);
+  let state: UploadState | EndedState;
+  try {
+    state = JSON.parse(await new Response(obj.body).text());
+  } catch {
+    unknownUpload(id);
+  }
+  if (state?.v !== 2 || "ended" in state || state.id !== id || state.repo !== repo || state.owner !== owner) unknownUpload(id);
+  if (Date.now() - state.createdAt > deps.settings.uploadTtlMs) unknownUpload(id);
+  return { state, etag: obj.etag };
+}
+
+/**
+ * Stores `content` as the session's new content if nobody changed the session since it was loaded. Returns false
+ * when another request got there first (the caller then drops what it wrote and leaves the state alone).
+ */
+export async function publishContent(deps: RegistryDeps, session: UploadSession, content: UploadContent): Promise<boolean> {
+  const next: UploadState = { ...session.state, content };
+  const saved = await deps.store.put(keys.uploadState(next.id), JSON.stringify(next), {
+    contentType: "application/json",
+    ...(session.etag ? { ifMatch: session.etag } : { ifNoneMatch: "*" }),
+  });
+  if (!saved) return false;
+  session.state = next;
+  session.etag = saved.etag;
+  return true;
+}
+
+/**
+ * Ends the session for this request alone: replaces the state it loaded with an ended marker, if nobody changed it.
+ * Only the request that wins may complete, commit or delete what the state names. A session never stored (POST
+ * ?digest=) is always this request's own.
+ */
+export async function claimUpload(deps: RegistryDeps, session: UploadSession, why: EndedState["ended"]): Promise<boolean> {
+  if (!session.etag) return true;
+  const ended: EndedState = { v: 2, id: session.state.id, ended: why };
+  const saved = await deps.store.put(keys.uploadState(ended.id), JSON.stringify(ended), { contentType: "application/json", ifMatch: session.etag });
+  if (!saved) return false;
+  session.etag = saved.etag;
+  return true;
+}
+
+/** Removes an ended session's state (after its owner cleaned up; a leftover marker is just an unknown upload). */
+export async function forgetUpload(deps: RegistryDeps, session: UploadSession): Promise<void> {
+  if (session.etag) await deps.store.delete(keys.uploadState(session.state.id));
+}
