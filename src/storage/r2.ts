@@ -1,4 +1,5 @@
 // ObjectStore over the Workers R2 binding.
+import { cancelStream } from "./streams";
 import { StorageError, type ListOptions, type ListResult, type ObjectInfo, type ObjectStore, type PartRef, type PutBody, type PutOptions } from "./types";
 
 function info(o: R2Object): ObjectInfo {
@@ -47,11 +48,16 @@ export class R2Store implements ObjectStore {
         : opts.ifMatch
           ? { etagMatches: opts.ifMatch }
           : undefined;
-      const o = await this.bucket.put(key, value, {
-        httpMetadata: opts.contentType ? { contentType: opts.contentType } : undefined,
-        customMetadata: opts.metadata,
-        onlyIf,
-      });
+      const o = await this.bucket
+        .put(key, value, {
+          httpMetadata: opts.contentType ? { contentType: opts.contentType } : undefined,
+          customMetadata: opts.metadata,
+          onlyIf,
+        })
+        .catch(async (err) => {
+          await cancelStream(value, err); // a stream the put gave up on must not keep its source waiting
+          throw err;
+        });
       // R2 answers a failed condition with null (put) — never with an error.
       return o ? info(o) : null;
     });
@@ -97,7 +103,13 @@ export class R2Store implements ObjectStore {
       } else if (body.byteLength !== length) {
         throw new StorageError(`R2 uploadPart: body is ${body.byteLength} bytes, expected ${length}`);
       }
-      const part = await this.bucket.resumeMultipartUpload(key, uploadId).uploadPart(partNumber, value);
+      const part = await this.bucket
+        .resumeMultipartUpload(key, uploadId)
+        .uploadPart(partNumber, value)
+        .catch(async (err) => {
+          await cancelStream(value, err);
+          throw err;
+        });
       return part.etag;
     });
   }

@@ -17,6 +17,7 @@ import {
   AbortMultipartUploadCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { cancelStream } from "./streams";
 import { StorageError, type ListOptions, type ListResult, type ObjectBody, type ObjectInfo, type ObjectStore, type PartRef, type PutBody, type PutOptions } from "./types";
 
 export interface S3Settings {
@@ -231,6 +232,7 @@ export class S3Store implements ObjectStore {
       );
       return { key, size, etag: bareEtag(r.ETag), contentType: opts.contentType, metadata: opts.metadata ?? {} };
     } catch (err) {
+      await cancelStream(value, err); // a stream the request gave up on must not keep its source waiting
       if ((opts.ifNoneMatch || opts.ifMatch !== undefined) && isConditionFailed(err)) return null;
       // If-Match on a key that does not exist: S3 answers 404; the condition failed all the same.
       if (opts.ifMatch !== undefined && isNotFound(err)) return null;
@@ -301,6 +303,7 @@ export class S3Store implements ObjectStore {
     if (!(body instanceof ReadableStream) && body.byteLength !== length) {
       throw new StorageError(`S3 uploadPart: body is ${body.byteLength} bytes, expected ${length}`);
     }
+    const value = body instanceof ReadableStream ? fixedLength(body, length) : body;
     try {
       const r = await this.client.send(
         new UploadPartCommand({
@@ -309,13 +312,14 @@ export class S3Store implements ObjectStore {
           UploadId: uploadId,
           PartNumber: partNumber,
           // Bytes are signed (and so resent on a retry); a stream goes as an unsigned payload of fixed length.
-          Body: body instanceof ReadableStream ? fixedLength(body, length) : body,
+          Body: value,
           ContentLength: length,
         }),
       );
       if (!r.ETag) throw new StorageError(`S3 uploadPart ${partNumber} returned no ETag`);
       return bareEtag(r.ETag);
     } catch (err) {
+      await cancelStream(value, err);
       throw storageError("uploadPart", err);
     }
   }
