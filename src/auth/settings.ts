@@ -1,7 +1,7 @@
 // Auth settings, parsed from the Worker's env once per isolate (through loadConfig) and validated; every problem
 // names the setting it comes from. Secrets (AUTH_USERS, AUTH_SIGNING_KEY) never appear in messages.
 import type { Env } from "../env";
-import { parsePasswordHash, type PasswordHash } from "./passwords";
+import { parsePasswordHash, standInHash, type PasswordHash } from "./passwords";
 import { parseRules, USER_NAME, type AccessRules } from "./rules";
 import { parseKeys, type KeyConfig } from "./keys";
 
@@ -9,6 +9,8 @@ export interface TokenAuthSettings {
   mode: "token";
   /** user name -> password hash (AUTH_USERS, htpasswd lines). */
   users: Map<string, PasswordHash>;
+  /** What an unknown user's password is checked against (same kind and cost as most users, see standInHash). */
+  standIn: PasswordHash;
   rules: AccessRules;
   /** null when AUTH_SIGNING_KEY is unset (then `locked` says why). */
   keys: KeyConfig | null;
@@ -90,5 +92,5 @@ export function parseAuthSettings(env: Env, problems: string[]): AuthSettings {
   } else if (!keys && !problems.some((p) => p.startsWith("AUTH_SIGNING_KEY"))) {
     problems.push("AUTH_SIGNING_KEY is required when AUTH_USERS is set: create one with `npm run keygen` and `wrangler secret put AUTH_SIGNING_KEY`");
   }
-  return { mode: "token", users, rules, keys, service, issuer, realm, accessTtlSeconds, refreshTtlSeconds, locked };
+  return { mode: "token", users, standIn: standInHash(users.values()), rules, keys, service, issuer, realm, accessTtlSeconds, refreshTtlSeconds, locked };
 }
