@@ -40,7 +40,7 @@ describe("standInHash", () => {
 
   it("is made once per parsed configuration (per isolate), not per request", async () => {
     const problems: string[] = [];
-    const settings = parseAuthSettings({ SKIFF_AUTH: "token", AUTH_USERS: `bob:${bcrypt.hashSync("pw", 4)}` }, problems);
+    const settings = parseAuthSettings({ SKIFF_AUTH: "token", AUTH_USERS: `bob:${bcrypt.hashSync("pw", 4)}`, AUTH_RATE_LIMIT: "off" }, problems);
     if (settings.mode !== "token") throw new Error("expected token mode");
     expect(params(settings.standIn)).toEqual({ kind: "bcrypt", cost: 4 });
     const before = settings.standIn;
