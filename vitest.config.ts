@@ -11,13 +11,13 @@
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
-import { authTestBindings } from "./test/auth/bindings.mjs";
+import { authTestBindings, authTestRateLimits } from "./test/auth/bindings.mjs";
 
-const workers = (name: string, include: string[], vars: Record<string, string>) => ({
+const workers = (name: string, include: string[], vars: Record<string, string>, miniflare: Record<string, unknown> = {}) => ({
   plugins: [
     cloudflareTest({
       wrangler: { configPath: "./wrangler.toml" },
-      miniflare: { bindings: vars },
+      miniflare: { bindings: vars, ...miniflare },
     }),
   ],
   test: { name, include, testTimeout: 120_000 },
@@ -53,7 +53,7 @@ const s3Workers = (name: string, include: string[], vars: Record<string, string>
 const projects = [
   workers("unit", ["test/unit/**/*.test.ts"], { SKIFF_AUTH: "open" }),
   workers("api-r2", ["test/api/**/*.test.ts"], { SKIFF_AUTH: "open" }),
-  workers("api-auth", ["test/auth/**/*.test.ts"], authTestBindings()),
+  workers("api-auth", ["test/auth/**/*.test.ts"], authTestBindings(), { ratelimits: authTestRateLimits() }),
   s3Workers("api-s3", ["test/api/**/*.test.ts"], { SKIFF_AUTH: "open", BLOB_REDIRECT: "false" }),
   s3Workers("s3", ["test/s3/*.test.ts"], { SKIFF_AUTH: "open" }),
   s3Workers("s3-faults", ["test/s3/faults/**/*.test.ts"], { SKIFF_AUTH: "open" }),

@@ -44,6 +44,11 @@ export interface Env {
   AUTH_TOKEN_TTL_SECONDS?: string;
   /** Refresh token lifetime in days (default 90). */
   AUTH_REFRESH_TTL_DAYS?: string;
+  /** Rate limiting bindings ([[ratelimits]] in wrangler.toml): password checks per user name / per client address. */
+  LOGIN_LIMIT_USER?: unknown;
+  LOGIN_LIMIT_ADDRESS?: unknown;
+  /** "on" (default): login rate limits with the two bindings above; "off": none. */
+  AUTH_RATE_LIMIT?: string;
   UPLOAD_PART_SIZE_MIB?: string;
   MAX_MANIFEST_BYTES?: string;
   [key: string]: unknown;

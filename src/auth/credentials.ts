@@ -1,5 +1,5 @@
 // Who is asking the token endpoint: Basic credentials, form credentials, or a refresh token.
-import { PBKDF2_MAX_ITERATIONS, verifyPassword, type PasswordHash } from "./passwords";
+import { verifyPassword } from "./passwords";
 import type { TokenAuthSettings } from "./settings";
 import { USER_NAME } from "./rules";
 
@@ -23,12 +23,10 @@ export function parseBasic(header: string | null): { user: string; password: str
   return { user: text.slice(0, colon), password: text.slice(colon + 1) };
 }
 
-// An unknown user costs as much as a wrong password (a full PBKDF2), so timing does not tell which names exist.
-const NOBODY: PasswordHash = { kind: "pbkdf2-sha256", iterations: PBKDF2_MAX_ITERATIONS, salt: new Uint8Array(16), hash: new Uint8Array(32), entry: "" };
-
 /** The user name when the password is right, else null. */
 export async function checkPassword(settings: TokenAuthSettings, user: string, password: string): Promise<string | null> {
   const stored = USER_NAME.test(user) ? settings.users.get(user) : undefined;
-  const ok = await verifyPassword(stored ?? NOBODY, password);
+  // An unknown user is checked against the stand-in hash, so it costs what a wrong password costs.
+  const ok = await verifyPassword(stored ?? settings.standIn, password);
   return ok && stored ? user : null;
 }

@@ -53,6 +53,39 @@ export async function verifyPassword(stored: PasswordHash, password: string): Pr
   return constantTimeEqual(enc.encode(recomputed), enc.encode(stored.entry));
 }
 
+/**
+ * The hash an unknown user name is checked against, so that it costs what a known user's wrong password costs
+ * and timing does not tell which names exist: the kind and cost shared by most configured users (on a tie, the
+ * most expensive of them), with a random salt and a random hash that no password matches. Built without hashing
+ * anything; made once per parsed configuration (per isolate).
+ */
+export function standInHash(users: Iterable<PasswordHash>): PasswordHash {
+  const groups = new Map<string, { sample: PasswordHash; count: number }>();
+  for (const h of users) {
+    const key = h.kind === "bcrypt" ? `bcrypt/${h.cost}` : `pbkdf2/${h.iterations}`;
+    const g = groups.get(key);
+    if (g) g.count++;
+    else groups.set(key, { sample: h, count: 1 });
+  }
+  let best: { sample: PasswordHash; count: number } | undefined;
+  for (const g of groups.values()) {
+    if (!best || g.count > best.count || (g.count === best.count && relativeCost(g.sample) > relativeCost(best.sample))) best = g;
+  }
+  const pick = best?.sample;
+  if (pick?.kind === "bcrypt") {
+    const alphabet = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    const chars = Array.from(crypto.getRandomValues(new Uint8Array(53)), (b) => alphabet[b & 63]).join("");
+    return { kind: "bcrypt", cost: pick.cost, entry: `$2b$${String(pick.cost).padStart(2, "0")}$${chars}` };
+  }
+  const iterations = pick?.kind === "pbkdf2-sha256" ? pick.iterations : PBKDF2_MAX_ITERATIONS;
+  return { kind: "pbkdf2-sha256", iterations, salt: crypto.getRandomValues(new Uint8Array(16)), hash: crypto.getRandomValues(new Uint8Array(32)), entry: "" };
+}
+
+/** Rough CPU cost in PBKDF2 iterations (measured: 100k iterations ~16 ms, bcrypt cost 10 ~55 ms, doubling per cost). */
+function relativeCost(h: PasswordHash): number {
+  return h.kind === "bcrypt" ? 2 ** h.cost * 340 : h.iterations;
+}
+
 export async function pbkdf2(password: Uint8Array, salt: Uint8Array, iterations: number): Promise<Uint8Array> {
   const key = await crypto.subtle.importKey("raw", password, "PBKDF2", false, ["deriveBits"]);
   const bits = await crypto.subtle.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt, iterations }, key, 256);

@@ -1,15 +1,20 @@
 // Auth settings, parsed from the Worker's env once per isolate (through loadConfig) and validated; every problem
 // names the setting it comes from. Secrets (AUTH_USERS, AUTH_SIGNING_KEY) never appear in messages.
 import type { Env } from "../env";
-import { parsePasswordHash, type PasswordHash } from "./passwords";
+import { parsePasswordHash, standInHash, type PasswordHash } from "./passwords";
 import { parseRules, USER_NAME, type AccessRules } from "./rules";
 import { parseKeys, type KeyConfig } from "./keys";
+import { isRateLimiter, type LoginLimits } from "./login-limits";
 
 export interface TokenAuthSettings {
   mode: "token";
   /** user name -> password hash (AUTH_USERS, htpasswd lines). */
   users: Map<string, PasswordHash>;
+  /** What an unknown user's password is checked against (same kind and cost as most users, see standInHash). */
+  standIn: PasswordHash;
   rules: AccessRules;
+  /** Password checks per user name and per client address (rate limiting bindings); null with AUTH_RATE_LIMIT=off. */
+  loginLimits: LoginLimits | null;
   /** null when AUTH_SIGNING_KEY is unset (then `locked` says why). */
   keys: KeyConfig | null;
   /** Token audience; when unset, the host the request was sent to. */
@@ -84,11 +89,29 @@ export function parseAuthSettings(env: Env, problems: string[]): AuthSettings {
   const accessTtlSeconds = intSetting(env, "AUTH_TOKEN_TTL_SECONDS", 60, 3600, DEFAULT_ACCESS_TTL_SECONDS, problems);
   const refreshTtlSeconds = intSetting(env, "AUTH_REFRESH_TTL_DAYS", 1, 3650, DEFAULT_REFRESH_TTL_DAYS, problems) * 86400;
 
+  const loginLimits = parseLoginLimits(env, problems);
+
   let locked: string | undefined;
   if (users.size === 0) {
     locked = "no users are configured (AUTH_USERS is empty), so every request is denied; see README 'Setting up auth'";
   } else if (!keys && !problems.some((p) => p.startsWith("AUTH_SIGNING_KEY"))) {
     problems.push("AUTH_SIGNING_KEY is required when AUTH_USERS is set: create one with `npm run keygen` and `wrangler secret put AUTH_SIGNING_KEY`");
   }
-  return { mode: "token", users, rules, keys, service, issuer, realm, accessTtlSeconds, refreshTtlSeconds, locked };
+  return { mode: "token", users, standIn: standInHash(users.values()), rules, loginLimits, keys, service, issuer, realm, accessTtlSeconds, refreshTtlSeconds, locked };
+}
+
+/** AUTH_RATE_LIMIT: "on" (default) needs both rate limiting bindings of wrangler.toml; "off" checks passwords unlimited. */
+function parseLoginLimits(env: Env, problems: string[]): LoginLimits | null {
+  const mode = (setting(env, "AUTH_RATE_LIMIT") ?? "on").toLowerCase();
+  if (mode === "off") return null;
+  if (mode !== "on") {
+    problems.push(`AUTH_RATE_LIMIT must be "on" or "off" (got ${JSON.stringify(mode.slice(0, 40))})`);
+    return null;
+  }
+  const user = env.LOGIN_LIMIT_USER;
+  const address = env.LOGIN_LIMIT_ADDRESS;
+  for (const [name, binding] of [["LOGIN_LIMIT_USER", user], ["LOGIN_LIMIT_ADDRESS", address]] as const) {
+    if (!isRateLimiter(binding)) problems.push(`${name} must be a rate limiting binding ([[ratelimits]] in wrangler.toml, see README "Auth"), or set AUTH_RATE_LIMIT=off`);
+  }
+  return isRateLimiter(user) && isRateLimiter(address) ? { user, address } : null;
 }

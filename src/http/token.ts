@@ -10,6 +10,8 @@ import { checkPassword, parseBasic } from "../auth/credentials";
 import { grant, mergeScopes, parseScope, formatScope } from "../auth/rules";
 import { TokenError, issueAccessToken, issueRefreshToken, passwordVersion, verifyRefreshToken, nowSeconds } from "../auth/tokens";
 import { constantTimeEqual } from "../auth/passwords";
+import { allowLogin, LOGIN_RETRY_AFTER_SECONDS } from "../auth/login-limits";
+import { USER_NAME } from "../auth/rules";
 import { toErrorResponse } from "./responses";
 import { readLimited } from "./body";
 
@@ -24,16 +26,17 @@ export const tokenRoutes = new Hono<TokenEnv>();
 
 /** An error in both shapes clients read: OAuth2's `error` and the registry's `errors`. */
 class TokenEndpointError extends Error {
-  constructor(readonly status: 400 | 401 | 404 | 503, readonly oauth: string, message: string) {
+  constructor(readonly status: 400 | 401 | 404 | 429 | 503, readonly oauth: string, message: string) {
     super(message);
   }
 }
 
 function errorResponse(e: TokenEndpointError): Response {
   // OCI has no code for a malformed request; UNSUPPORTED is the nearest (clients act on the status).
-  const code = e.status === 401 ? "UNAUTHORIZED" : e.status === 503 ? "UNAVAILABLE" : "UNSUPPORTED";
+  const code = { 401: "UNAUTHORIZED", 429: "TOOMANYREQUESTS", 503: "UNAVAILABLE" }[e.status as number] ?? "UNSUPPORTED";
   const headers: Record<string, string> = { "Content-Type": "application/json", ...NO_STORE };
   if (e.status === 401) headers["WWW-Authenticate"] = 'Basic realm="Skiff token service", charset="UTF-8"';
+  if (e.status === 429) headers["Retry-After"] = String(LOGIN_RETRY_AFTER_SECONDS);
   const body = { error: e.oauth, error_description: e.message, errors: [{ code, message: e.message }] };
   return new Response(JSON.stringify(body), { status: e.status, headers });
 }
@@ -90,6 +93,16 @@ async function newRefreshToken(c: C, settings: TokenAuthSettings, user: string):
 
 const BAD_LOGIN = () => new TokenEndpointError(401, "invalid_grant", "incorrect username or password");
 
+/** Counts a password check against the login rate limits (before the costly hash); 429 when over. */
+async function limitLogin(c: C, settings: TokenAuthSettings, user: string): Promise<void> {
+  if (!settings.loginLimits) return;
+  // A malformed name cannot be a user: it counts only against the address (and keeps odd keys out of the counter).
+  const name = USER_NAME.test(user) ? user : null;
+  if (await allowLogin(settings.loginLimits, name, c.req.header("cf-connecting-ip") ?? null)) return;
+  // docker and podman print the message, not Retry-After, so the message says how long to wait.
+  throw new TokenEndpointError(429, "slow_down", `too many login attempts for this user name or from this address; try again in ${LOGIN_RETRY_AFTER_SECONDS} seconds`);
+}
+
 // GET /token: anonymous, or Basic credentials (`docker login`, podman, skopeo, containerd's fallback).
 tokenRoutes.get("/token", async (c) => {
   const settings = tokenSettings(c);
@@ -99,6 +112,7 @@ tokenRoutes.get("/token", async (c) => {
   if (header !== null) {
     const basic = parseBasic(header);
     if (!basic) throw new TokenEndpointError(401, "invalid_client", "the Authorization header must be Basic credentials (user:password in base64)");
+    await limitLogin(c, settings, basic.user);
     subject = await checkPassword(settings, basic.user, basic.password);
     if (!subject) throw BAD_LOGIN();
   }
@@ -122,6 +136,7 @@ tokenRoutes.post("/token", async (c) => {
     const user = form.get("username");
     const password = form.get("password");
     if (!user || password === null) throw new TokenEndpointError(400, "invalid_request", "grant_type=password needs username and password");
+    await limitLogin(c, settings, user);
     const ok = await checkPassword(settings, user, password);
     if (!ok) throw BAD_LOGIN();
     subject = ok;

@@ -31,3 +31,18 @@ export function authTestBindings() {
     TEST_OLD_KEY: JSON.stringify(old.privateJwk),
   };
 }
+
+/**
+ * Rate limiting bindings for the api-auth project (they replace wrangler.toml's): the login limits so high that
+ * the suite's many logins never reach them, and real bindings with a low limit that test/auth/login-limits
+ * swaps in (two, so that one test can tighten only the per-address limit).
+ */
+export function authTestRateLimits() {
+  const tight = { simple: { limit: 5, period: 60 } };
+  return {
+    LOGIN_LIMIT_USER: { simple: { limit: 1_000_000, period: 60 } },
+    LOGIN_LIMIT_ADDRESS: { simple: { limit: 1_000_000, period: 60 } },
+    TEST_TIGHT_LIMIT: tight,
+    TEST_TIGHT_LIMIT_2: tight,
+  };
+}

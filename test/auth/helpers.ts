@@ -11,7 +11,7 @@ export const SIGNING_JWK: JWK = JSON.parse(e.AUTH_SIGNING_KEY);
 export const OLD_JWK: JWK = JSON.parse(e.TEST_OLD_KEY);
 
 /** Calls the Worker; with `envPatch`, calls the app with a changed env (a fresh config, as after a redeploy). */
-export function call(path: string, init: RequestInit = {}, envPatch?: Record<string, string | undefined>): Promise<Response> {
+export function call(path: string, init: RequestInit = {}, envPatch?: Record<string, unknown>): Promise<Response> {
   const req = new Request(new URL(path, ORIGIN), init);
   if (envPatch) return Promise.resolve(app.fetch(req, { ...env, ...envPatch }, { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext));
   return (exports as any).default.fetch(req);
@@ -32,7 +32,7 @@ export function tokenUrl(scopes: string[] = [], extra: Record<string, string> = 
 }
 
 /** GET /token as `user` (null: anonymous) for `scopes`; expects 200 and returns the body. */
-export async function login(user: TestUser | null, scopes: string[] = [], extra: Record<string, string> = {}, envPatch?: Record<string, string | undefined>) {
+export async function login(user: TestUser | null, scopes: string[] = [], extra: Record<string, string> = {}, envPatch?: Record<string, unknown>) {
   const headers: Record<string, string> = user ? { Authorization: basic(user, PASSWORDS[user]) } : {};
   const res = await call(tokenUrl(scopes, extra), { headers }, envPatch);
   expect(res.status, await res.clone().text()).toBe(200);
