@@ -1,5 +1,5 @@
 // Configuration: parsed once per isolate from the Worker's env, typed, validated with errors that name the setting.
-import type { Env } from "./env";
+import type { Env, SettingName } from "./env";
 import { DEFAULT_SETTINGS, type RegistrySettings } from "./registry/deps";
 import { parseAuthSettings, type AuthSettings } from "./auth/settings";
 import { parseStorageConfig, type BlobRedirectConfig, type StorageConfig } from "./storage/config";
@@ -18,12 +18,12 @@ export class ConfigError extends Error {
   }
 }
 
-function str(env: Env, name: string): string | undefined {
+function str(env: Env, name: SettingName): string | undefined {
   const v = env[name];
   return typeof v === "string" && v.trim() !== "" ? v.trim() : undefined;
 }
 
-function int(env: Env, name: string, min: number, max: number, problems: string[]): number | undefined {
+function int(env: Env, name: SettingName, min: number, max: number, problems: string[]): number | undefined {
   const v = str(env, name);
   if (v === undefined) return undefined;
   const n = Number(v);

@@ -48,3 +48,43 @@ export interface Env {
   MAX_MANIFEST_BYTES?: string;
   [key: string]: unknown;
 }
+
+/**
+ * Every setting the config parser reads, and what kind of value it holds. The readers in src/config.ts,
+ * src/storage/config.ts and src/auth/settings.ts take only these names (SettingName), so a new setting must be
+ * listed here, and the test that feeds every setting a secret marker (test/auth/config-secrets.test.ts) covers it.
+ * kind: "url" | "json" | "jwk" (JSON holding a key) | "users" (AUTH_USERS lines) | "text".
+ * secret: its value must never be shown anywhere. public: a valid value is published by design (challenges,
+ * tokens, presigned URLs), so only invalid values must stay out of responses.
+ */
+export const SETTINGS = {
+  STORAGE_BACKEND: { kind: "text" },
+  S3_ENDPOINT: { kind: "url" },
+  S3_REGION: { kind: "text" },
+  S3_BUCKET: { kind: "text" },
+  S3_PREFIX: { kind: "text" },
+  S3_FORCE_PATH_STYLE: { kind: "text" },
+  S3_ACCESS_KEY_ID: { kind: "text", secret: true },
+  S3_SECRET_ACCESS_KEY: { kind: "text", secret: true },
+  R2_ACCOUNT_ID: { kind: "text" },
+  R2_ACCESS_KEY_ID: { kind: "text", secret: true },
+  R2_SECRET_ACCESS_KEY: { kind: "text", secret: true },
+  R2_BUCKET_NAME: { kind: "text" },
+  BLOB_REDIRECT: { kind: "text" },
+  BLOB_REDIRECT_TTL_SECONDS: { kind: "text" },
+  BLOB_PUBLIC_BASE_URL: { kind: "url", public: true },
+  SKIFF_AUTH: { kind: "text" },
+  AUTH_USERS: { kind: "users", secret: true },
+  AUTH_RULES: { kind: "json" },
+  AUTH_SIGNING_KEY: { kind: "jwk", secret: true },
+  AUTH_VERIFY_KEYS: { kind: "jwk" },
+  AUTH_SERVICE: { kind: "text", public: true },
+  AUTH_ISSUER: { kind: "text", public: true },
+  AUTH_REALM: { kind: "url", public: true },
+  AUTH_TOKEN_TTL_SECONDS: { kind: "text" },
+  AUTH_REFRESH_TTL_DAYS: { kind: "text" },
+  UPLOAD_PART_SIZE_MIB: { kind: "text" },
+  MAX_MANIFEST_BYTES: { kind: "text" },
+} as const satisfies Record<string, { kind: "url" | "json" | "jwk" | "users" | "text"; secret?: true; public?: true }>;
+
+export type SettingName = keyof typeof SETTINGS;

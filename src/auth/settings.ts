@@ -1,6 +1,6 @@
 // Auth settings, parsed from the Worker's env once per isolate (through loadConfig) and validated; every problem
 // names the setting it comes from. Secrets (AUTH_USERS, AUTH_SIGNING_KEY) never appear in messages.
-import type { Env } from "../env";
+import type { Env, SettingName } from "../env";
 import { parsePasswordHash, type PasswordHash } from "./passwords";
 import { parseRules, USER_NAME, type AccessRules } from "./rules";
 import { parseKeys, type KeyConfig } from "./keys";
@@ -28,12 +28,12 @@ export type AuthSettings = { mode: "open" } | TokenAuthSettings;
 export const DEFAULT_ACCESS_TTL_SECONDS = 300;
 export const DEFAULT_REFRESH_TTL_DAYS = 90;
 
-function setting(env: Env, name: string): string | undefined {
+function setting(env: Env, name: SettingName): string | undefined {
   const v = env[name];
   return typeof v === "string" && v.trim() !== "" ? v.trim() : undefined;
 }
 
-function intSetting(env: Env, name: string, min: number, max: number, fallback: number, problems: string[]): number {
+function intSetting(env: Env, name: SettingName, min: number, max: number, fallback: number, problems: string[]): number {
   const v = setting(env, name);
   if (v === undefined) return fallback;
   const n = Number(v);

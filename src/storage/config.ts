@@ -1,6 +1,7 @@
 // Storage and blob-redirect settings, read from the Worker's env by src/config.ts. Every problem found is pushed
 // to `problems` with the name of the setting, so that one ConfigError lists them all.
 import type { S3Settings } from "./s3";
+import type { SettingName } from "../env";
 
 export type StorageConfig =
   | { backend: "r2"; bucket: R2Bucket; /** R2's S3 API, used only to presign blob GETs. */ presign?: S3Settings }
@@ -20,15 +21,15 @@ const DEFAULT_REDIRECT_TTL_SECONDS = 300;
 /** The longest expiry SigV4 presigning allows (7 days). */
 const MAX_REDIRECT_TTL_SECONDS = 7 * 24 * 3600;
 
-const S3_SETTINGS = ["S3_ENDPOINT", "S3_REGION", "S3_BUCKET", "S3_PREFIX", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "S3_FORCE_PATH_STYLE"];
-const R2_PRESIGN_SETTINGS = ["R2_ACCOUNT_ID", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY", "R2_BUCKET_NAME"];
+const S3_SETTINGS: SettingName[] = ["S3_ENDPOINT", "S3_REGION", "S3_BUCKET", "S3_PREFIX", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "S3_FORCE_PATH_STYLE"];
+const R2_PRESIGN_SETTINGS: SettingName[] = ["R2_ACCOUNT_ID", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY", "R2_BUCKET_NAME"];
 
-function str(env: Vars, name: string): string | undefined {
+function str(env: Vars, name: SettingName): string | undefined {
   const v = env[name];
   return typeof v === "string" && v.trim() !== "" ? v.trim() : undefined;
 }
 
-function bool(env: Vars, name: string, problems: string[]): boolean | undefined {
+function bool(env: Vars, name: SettingName, problems: string[]): boolean | undefined {
   const v = str(env, name)?.toLowerCase();
   if (v === undefined) return undefined;
   if (["1", "true", "yes", "on"].includes(v)) return true;
@@ -38,7 +39,7 @@ function bool(env: Vars, name: string, problems: string[]): boolean | undefined 
 }
 
 /** An http(s) origin with nothing after it; `name` is the setting, for errors. */
-function origin(value: string, name: string, problems: string[]): string | undefined {
+function origin(value: string, name: SettingName, problems: string[]): string | undefined {
   let u: URL;
   try {
     u = new URL(value);
@@ -55,7 +56,7 @@ function origin(value: string, name: string, problems: string[]): string | undef
 
 function s3Settings(env: Vars, problems: string[]): S3Settings | undefined {
   const before = problems.length;
-  for (const name of ["S3_BUCKET", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"]) {
+  for (const name of ["S3_BUCKET", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"] as const) {
     if (!str(env, name)) problems.push(`STORAGE_BACKEND=s3 needs ${name}${name === "S3_SECRET_ACCESS_KEY" ? " (set it as a secret: wrangler secret put S3_SECRET_ACCESS_KEY)" : ""}`);
   }
   const endpointSetting = str(env, "S3_ENDPOINT");
