@@ -34,16 +34,17 @@ export interface Env {
   AUTH_SIGNING_KEY?: string;
   /** JSON list of public JWKs of earlier signing keys, still accepted while keys rotate. */
   AUTH_VERIFY_KEYS?: string;
-  /** Token audience (`service`); default: the host the request was sent to. */
+  /** Token audience and the challenge's `service`: the registry's host name. Required with token auth. */
   AUTH_SERVICE?: string;
   /** Token issuer (default "skiff"). */
   AUTH_ISSUER?: string;
-  /** Token endpoint URL in the challenge; default: <request origin>/token. */
+  /** Token endpoint URL in the challenge (https; http only on loopback). Required with token auth. */
   AUTH_REALM?: string;
   /** Access token lifetime, 60..3600 (default 300). */
   AUTH_TOKEN_TTL_SECONDS?: string;
   /** Refresh token lifetime in days (default 90). */
   AUTH_REFRESH_TTL_DAYS?: string;
+  /** Multipart part size, 5..32 (default 8): an upload holds two parts in memory. */
   UPLOAD_PART_SIZE_MIB?: string;
   MAX_MANIFEST_BYTES?: string;
   [key: string]: unknown;
