@@ -42,7 +42,7 @@ export const NO_RULES: AccessRules = { admins: { users: new Set(), groups: new S
 
 /**
  * Parses AUTH_RULES; every problem is pushed to `problems` with the path of the offending value, never the value
- * (problems are logged, and AUTH_RULES may be kept as a secret). List items and groups are numbered from 1.
+ * (problems are logged, and AUTH_RULES may be kept as a secret): `AUTH_RULES.rules[0].who[1]`, groups by position.
  */
 export function parseRules(text: string | undefined, problems: string[]): AccessRules {
   if (text === undefined) return NO_RULES;
@@ -63,10 +63,10 @@ export function parseRules(text: string | undefined, problems: string[]): Access
     if (!isObject(raw.groups)) problems.push(`${where}.groups must be an object of group name -> list of user names`);
     else {
       Object.entries(raw.groups).forEach(([g, members], i) => {
-        const path = `${where}.groups (group ${i + 1})`;
+        const path = `${where}.groups (group no. ${i + 1})`;
         if (!GROUP_NAME.test(g)) problems.push(`${path}: the group name must be letters, digits and . _ - (at most 64)`);
         const list = stringList(members, path, problems);
-        list.forEach((m, j) => USER_NAME.test(m) || problems.push(`${path}: member ${j + 1} is not a valid user name`));
+        list.forEach((m, j) => USER_NAME.test(m) || problems.push(`${path}[${j}] is not a valid user name`));
         groups.set(g, new Set(list));
       });
     }
@@ -78,10 +78,10 @@ export function parseRules(text: string | undefined, problems: string[]): Access
     stringList(value, path, problems).forEach((w, i) => {
       if (w === "*" && allowAny) anyUser = true;
       else if (w.startsWith("@")) {
-        if (!groups.has(w.slice(1))) problems.push(`${path} item ${i + 1}: an unknown "@group" (define it under "groups")`);
+        if (!groups.has(w.slice(1))) problems.push(`${path}[${i}] is an unknown "@group" (define it under "groups")`);
         gs.add(w.slice(1));
       } else if (USER_NAME.test(w)) users.add(w);
-      else problems.push(`${path} item ${i + 1} is not a user name, "@group"${allowAny ? ' or "*"' : ""}`);
+      else problems.push(`${path}[${i}] is not a user name, "@group"${allowAny ? ' or "*"' : ""}`);
     });
     return { users, groups: gs, anyUser };
   };
@@ -98,7 +98,7 @@ export function parseRules(text: string | undefined, problems: string[]): Access
         unknownKeys(r, ["repos", "who", "actions"], path, problems);
         const actions = new Set<Action>();
         stringList(r.actions, `${path}.actions`, problems).forEach((a, j) => {
-          if (!(ACTIONS as string[]).includes(a)) problems.push(`${path}.actions item ${j + 1} is an unknown action (use pull, push, delete)`);
+          if (!(ACTIONS as string[]).includes(a)) problems.push(`${path}.actions[${j}] is an unknown action (use pull, push, delete)`);
           else actions.add(a as Action);
         });
         if (actions.has("push")) actions.add("pull");
@@ -114,7 +114,7 @@ function patterns(value: unknown, path: string, problems: string[]): Pattern[] {
     if (p === "*") return [{ all: true }];
     if (p.endsWith("/*") && isValidName(p.slice(0, -2))) return [{ prefix: p.slice(0, -1) }];
     if (isValidName(p)) return [{ exact: p }];
-    problems.push(`${path} item ${i + 1} is not a repository name, "prefix/*" or "*"`);
+    problems.push(`${path}[${i}] is not a repository name, "prefix/*" or "*"`);
     return [];
   });
 }
@@ -195,7 +195,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 function unknownKeys(o: Record<string, unknown>, known: string[], path: string, problems: string[]) {
   const keys = Object.keys(o);
-  keys.forEach((k, i) => known.includes(k) || problems.push(`${path}: key ${i + 1} of ${keys.length} is unknown (known: ${known.join(", ")})`));
+  keys.forEach((k, i) => known.includes(k) || problems.push(`${path}: key no. ${i + 1} of ${keys.length} is unknown (known: ${known.join(", ")})`));
 }
 
 function stringList(v: unknown, path: string, problems: string[]): string[] {

@@ -308,10 +308,10 @@ describe("configuration", () => {
   it("bad settings: the log names the setting and the problem; clients get a generic 503", async () => {
     const cases: [Record<string, string>, RegExp][] = [
       [{ AUTH_RULES: "{not json" }, /AUTH_RULES is not valid JSON/],
-      [{ AUTH_RULES: JSON.stringify({ rules: [{ repos: ["team/*"], who: ["@nogroup"], actions: ["pull"] }] }) }, /AUTH_RULES.rules\[0\].who item 1: an unknown "@group"/],
-      [{ AUTH_RULES: JSON.stringify({ rules: [{ repos: ["Team/*"], who: ["bob"], actions: ["pull"] }] }) }, /AUTH_RULES.rules\[0\].repos item 1 is not a repository name/],
-      [{ AUTH_RULES: JSON.stringify({ rules: [{ repos: ["x"], who: ["bob"], actions: ["write"] }] }) }, /AUTH_RULES.rules\[0\].actions item 1 is an unknown action/],
-      [{ AUTH_RULES: JSON.stringify({ admin: ["bob"] }) }, /AUTH_RULES: key 1 of 1 is unknown/],
+      [{ AUTH_RULES: JSON.stringify({ rules: [{ repos: ["team/*"], who: ["@nogroup"], actions: ["pull"] }] }) }, /AUTH_RULES.rules\[0\].who\[0\] is an unknown "@group"/],
+      [{ AUTH_RULES: JSON.stringify({ rules: [{ repos: ["Team/*"], who: ["bob"], actions: ["pull"] }] }) }, /AUTH_RULES.rules\[0\].repos\[0\] is not a repository name/],
+      [{ AUTH_RULES: JSON.stringify({ rules: [{ repos: ["x"], who: ["bob"], actions: ["write"] }] }) }, /AUTH_RULES.rules\[0\].actions\[0\] is an unknown action/],
+      [{ AUTH_RULES: JSON.stringify({ admin: ["bob"] }) }, /AUTH_RULES: key no. 1 of 1 is unknown/],
       [{ AUTH_USERS: "bob:plaintext-password" }, /AUTH_USERS entry 1: not a recognised hash/],
       [{ AUTH_USERS: "bob:$apr1$abc$def" }, /only bcrypt htpasswd entries/],
       [{ AUTH_SIGNING_KEY: "nope" }, /AUTH_SIGNING_KEY is not valid JSON/],
