@@ -37,6 +37,8 @@ const BASES: Record<string, Record<string, unknown>> = {
     ...AUTH,
   },
   s3: { STORAGE_BACKEND: "s3", S3_ENDPOINT: "https://s3.example.com", S3_BUCKET: "registry", S3_ACCESS_KEY_ID: "AKID", S3_SECRET_ACCESS_KEY: "s3-secret", ...AUTH },
+  // No endpoint: the region alone names an AWS endpoint (S3_REGION is checked differently then).
+  "s3 on AWS": { STORAGE_BACKEND: "s3", S3_REGION: "eu-west-1", S3_BUCKET: "registry", S3_ACCESS_KEY_ID: "AKID", S3_SECRET_ACCESS_KEY: "s3-secret", ...AUTH },
 };
 
 const priv = SIGNING_JWK as Record<string, unknown>;
