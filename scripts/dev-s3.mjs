@@ -84,7 +84,9 @@ async function main() {
     throw err;
   }
   process.stdout.write(banner(skiff));
-  console.log(` Storage: S3 at ${vars.S3_ENDPOINT ?? `AWS ${vars.S3_REGION}`}, bucket ${vars.S3_BUCKET}${local ? " (local Ceph RGW, discarded on exit)" : ""}`);
+  // The endpoint's origin only: a URL given by hand may carry credentials (the worker refuses those anyway).
+  const endpoint = vars.S3_ENDPOINT ? (URL.canParse(vars.S3_ENDPOINT) ? new URL(vars.S3_ENDPOINT).origin : "(an invalid S3_ENDPOINT)") : `AWS ${vars.S3_REGION}`;
+  console.log(` Storage: S3 at ${endpoint}, bucket ${vars.S3_BUCKET}${local ? " (local Ceph RGW, discarded on exit)" : ""}`);
   let stopping = false;
   const stop = (signal) => async () => {
     if (stopping) return;

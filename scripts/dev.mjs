@@ -16,7 +16,7 @@ import http from "node:http";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { localDevAuth } from "./user.mjs";
+import { devVarsKeys, localDevAuth } from "./user.mjs";
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const DEFAULT_PORT = 8787;
@@ -82,7 +82,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * @param {"https"|"http"} [opts.protocol] default https (see the top of this file)
  * @param {"dev"|"open"} [opts.auth] "dev": token auth with the development user (what `npm start` runs, see
  *   localDevAuth in user.mjs); "open" (default here, for now): LOCAL_AUTH below
- * @param {Record<string,string>} [opts.vars] extra worker variables (after the auth vars, so they win)
+ * @param {Record<string,string>} [opts.vars] extra worker variables (after the auth vars, so they win). AUTH_REALM
+ *   and AUTH_SERVICE default to this server's <url>/token and host:port (unless .dev.vars sets them)
  * @param {(chunk: string) => void} [opts.onOutput] receives wrangler's stdout and stderr as they arrive
  * @param {number} [opts.readyTimeoutMs] default 60 s
  */
@@ -93,8 +94,12 @@ export async function startSkiff(opts = {}) {
   const persistTo = path.resolve(opts.persistTo ?? DEFAULT_PERSIST_DIR);
   const inspectorPort = opts.inspectorPort ?? (await freePort());
   const auth = opts.auth === "dev" ? localDevAuth({ persistTo, registry: `${host}:${port}`, projectRoot: PROJECT_ROOT }) : { ...LOCAL_AUTH, credentials: null };
-  const vars = { ...auth.vars, ...(opts.vars ?? {}) };
   const url = `${protocol}://${host}:${port}`;
+  // Token auth takes its realm and service from the configuration only, never from the Host header: this server's
+  // own, unless .dev.vars sets them (--var would override .dev.vars).
+  const configured = devVarsKeys(path.join(PROJECT_ROOT, ".dev.vars"));
+  const site = Object.entries({ AUTH_REALM: `${url}/token`, AUTH_SERVICE: `${host}:${port}` }).filter(([k]) => !configured.has(k));
+  const vars = { ...Object.fromEntries(site), ...auth.vars, ...(opts.vars ?? {}) };
 
   const wranglerBin = path.join(PROJECT_ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
   if (!existsSync(wranglerBin)) throw new Error(`wrangler is not installed (${wranglerBin} missing): run npm ci`);

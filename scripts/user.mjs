@@ -33,7 +33,7 @@ export function userLine(name, password, opts = {}) {
 }
 
 /** Keys of a .dev.vars file (dotenv syntax), without their values. */
-function devVarsKeys(file) {
+export function devVarsKeys(file) {
   if (!existsSync(file)) return new Set();
   return new Set([...readFileSync(file, "utf8").matchAll(/^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=/gm)].map((m) => m[1]));
 }

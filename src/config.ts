@@ -1,5 +1,5 @@
 // Configuration: parsed once per isolate from the Worker's env, typed, validated with errors that name the setting.
-import type { Env } from "./env";
+import type { Env, SettingName } from "./env";
 import { DEFAULT_SETTINGS, type RegistrySettings } from "./registry/deps";
 import { parseAuthSettings, type AuthSettings } from "./auth/settings";
 import { parseStorageConfig, type BlobRedirectConfig, type StorageConfig } from "./storage/config";
@@ -11,6 +11,9 @@ export interface Config {
   registry: RegistrySettings;
 }
 
+export const MAX_PART_SIZE_MIB = 32;
+
+/** A configuration that cannot run. Its message lists every problem (for the log); clients get a generic 503. */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`Skiff configuration is invalid: ${problems.join("; ")}`);
@@ -18,17 +21,18 @@ export class ConfigError extends Error {
   }
 }
 
-function str(env: Env, name: string): string | undefined {
+function str(env: Env, name: SettingName): string | undefined {
   const v = env[name];
   return typeof v === "string" && v.trim() !== "" ? v.trim() : undefined;
 }
 
-function int(env: Env, name: string, min: number, max: number, problems: string[]): number | undefined {
+function int(env: Env, name: SettingName, min: number, max: number, problems: string[], why?: string): number | undefined {
   const v = str(env, name);
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isInteger(n) || n < min || n > max) {
-    problems.push(`${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(v)})`);
+    // The value is not quoted: problems are logged, and no setting's value belongs in a log.
+    problems.push(`${name} must be an integer from ${min} to ${max}${why ? ` (${why})` : ""}`);
     return undefined;
   }
   return n;
@@ -40,7 +44,9 @@ export function parseConfig(env: Env): Config {
 
   const auth = parseAuthSettings(env, problems);
 
-  const partMiB = int(env, "UPLOAD_PART_SIZE_MIB", 5, 512, problems);
+  // An upload holds up to two parts in memory (one in flight, the next being received) and a Worker has 128 MB in
+  // all, shared by concurrent requests: at most 32 MiB keeps two parts at half of it. 5 MiB is S3's and R2's minimum.
+  const partMiB = int(env, "UPLOAD_PART_SIZE_MIB", 5, MAX_PART_SIZE_MIB, problems, "two parts must fit well inside a Worker's 128 MB");
   const maxManifest = int(env, "MAX_MANIFEST_BYTES", 4 * 1024 * 1024, 32 * 1024 * 1024, problems);
   if (problems.length) throw new ConfigError(problems);
   return {

@@ -34,11 +34,11 @@ export interface Env {
   AUTH_SIGNING_KEY?: string;
   /** JSON list of public JWKs of earlier signing keys, still accepted while keys rotate. */
   AUTH_VERIFY_KEYS?: string;
-  /** Token audience (`service`); default: the host the request was sent to. */
+  /** Token audience and the challenge's `service`: the registry's host name. Required with token auth. */
   AUTH_SERVICE?: string;
   /** Token issuer (default "skiff"). */
   AUTH_ISSUER?: string;
-  /** Token endpoint URL in the challenge; default: <request origin>/token. */
+  /** Token endpoint URL in the challenge (https; http only on loopback). Required with token auth. */
   AUTH_REALM?: string;
   /** Access token lifetime, 60..3600 (default 300). */
   AUTH_TOKEN_TTL_SECONDS?: string;
@@ -49,7 +49,49 @@ export interface Env {
   LOGIN_LIMIT_ADDRESS?: unknown;
   /** "on" (default): login rate limits with the two bindings above; "off": none. */
   AUTH_RATE_LIMIT?: string;
+  /** Multipart part size, 5..32 (default 8): an upload holds two parts in memory. */
   UPLOAD_PART_SIZE_MIB?: string;
   MAX_MANIFEST_BYTES?: string;
   [key: string]: unknown;
 }
+
+/**
+ * Every setting the config parser reads, and what kind of value it holds. The readers in src/config.ts,
+ * src/storage/config.ts and src/auth/settings.ts take only these names (SettingName), so a new setting must be
+ * listed here, and the test that feeds every setting a secret marker (test/auth/config-secrets.test.ts) covers it.
+ * kind: "url" | "json" | "jwk" (JSON holding a key) | "users" (AUTH_USERS lines) | "text".
+ * secret: its value must never be shown anywhere. public: a valid value is published by design (challenges,
+ * tokens, presigned URLs), so only invalid values must stay out of responses.
+ */
+export const SETTINGS = {
+  STORAGE_BACKEND: { kind: "text" },
+  S3_ENDPOINT: { kind: "url" },
+  S3_REGION: { kind: "text" },
+  S3_BUCKET: { kind: "text" },
+  S3_PREFIX: { kind: "text" },
+  S3_FORCE_PATH_STYLE: { kind: "text" },
+  S3_ACCESS_KEY_ID: { kind: "text", secret: true },
+  S3_SECRET_ACCESS_KEY: { kind: "text", secret: true },
+  R2_ACCOUNT_ID: { kind: "text" },
+  R2_ACCESS_KEY_ID: { kind: "text", secret: true },
+  R2_SECRET_ACCESS_KEY: { kind: "text", secret: true },
+  R2_BUCKET_NAME: { kind: "text" },
+  BLOB_REDIRECT: { kind: "text" },
+  BLOB_REDIRECT_TTL_SECONDS: { kind: "text" },
+  BLOB_PUBLIC_BASE_URL: { kind: "url", public: true },
+  SKIFF_AUTH: { kind: "text" },
+  AUTH_USERS: { kind: "users", secret: true },
+  AUTH_RULES: { kind: "json" },
+  AUTH_SIGNING_KEY: { kind: "jwk", secret: true },
+  AUTH_VERIFY_KEYS: { kind: "jwk" },
+  AUTH_SERVICE: { kind: "text", public: true },
+  AUTH_ISSUER: { kind: "text", public: true },
+  AUTH_REALM: { kind: "url", public: true },
+  AUTH_TOKEN_TTL_SECONDS: { kind: "text" },
+  AUTH_REFRESH_TTL_DAYS: { kind: "text" },
+  AUTH_RATE_LIMIT: { kind: "text" },
+  UPLOAD_PART_SIZE_MIB: { kind: "text" },
+  MAX_MANIFEST_BYTES: { kind: "text" },
+} as const satisfies Record<string, { kind: "url" | "json" | "jwk" | "users" | "text"; secret?: true; public?: true }>;
+
+export type SettingName = keyof typeof SETTINGS;

@@ -1,4 +1,6 @@
-// What auth derives from a request: the service name (token audience), the realm (token endpoint) and the keys.
+// What auth puts in challenges and tokens: the service name (token audience), the realm (token endpoint) and the
+// keys. Service and realm come from the configuration (AUTH_SERVICE, AUTH_REALM), never from the request: a forged
+// Host header must not choose where clients send their passwords.
 import { RegistryError } from "../protocol/errors";
 import { importKeys, type ImportedKeys } from "./keys";
 import type { TokenAuthSettings } from "./settings";
@@ -6,17 +8,8 @@ import type { TokenContext } from "./tokens";
 import { formatScope } from "./rules";
 import type { Scope } from "./types";
 
-/** AUTH_SERVICE, or the host the client sent the request to (what it will present as `service`). */
-export function serviceFor(settings: TokenAuthSettings, req: Request): string {
-  return settings.service ?? new URL(req.url).host;
-}
-
-export function realmFor(settings: TokenAuthSettings, req: Request): string {
-  return settings.realm ?? `${new URL(req.url).origin}/token`;
-}
-
-export function tokenContext(settings: TokenAuthSettings, req: Request): TokenContext {
-  return { issuer: settings.issuer, service: serviceFor(settings, req) };
+export function tokenContext(settings: TokenAuthSettings): TokenContext {
+  return { issuer: settings.issuer, service: settings.service };
 }
 
 export async function keysFor(settings: TokenAuthSettings): Promise<ImportedKeys> {
@@ -37,8 +30,8 @@ export type ChallengeError = "invalid_token" | "insufficient_scope";
  * Every value in it is validated (names by the repository grammar, service and realm by the config), so the
  * quoted strings cannot hold quotes.
  */
-export function challenge(settings: TokenAuthSettings, req: Request, needed: Scope[], message: string, error?: ChallengeError): RegistryError {
-  let value = `Bearer realm="${realmFor(settings, req)}",service="${serviceFor(settings, req)}"`;
+export function challenge(settings: TokenAuthSettings, needed: Scope[], message: string, error?: ChallengeError): RegistryError {
+  let value = `Bearer realm="${settings.realm}",service="${settings.service}"`;
   if (needed.length) value += `,scope="${needed.map(formatScope).join(" ")}"`;
   if (error) value += `,error="${error}"`;
   const detail = needed.length ? needed.map((s) => ({ type: s.type, name: s.name, actions: s.actions })) : undefined;

@@ -9,6 +9,8 @@ import { importJWK, type JWK } from "jose";
 export type SigningAlg = "ES256" | "EdDSA" | "RS256";
 export const SIGNING_ALGS: readonly SigningAlg[] = ["ES256", "EdDSA", "RS256"];
 const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+/** What /.well-known/jwks.json publishes of a key: its public members by type, nothing else a JWK may carry. */
+const PUBLIC_MEMBERS: Record<SigningAlg, string[]> = { ES256: ["kty", "crv", "x", "y"], EdDSA: ["kty", "crv", "x"], RS256: ["kty", "n", "e"] };
 
 export interface KeySpec {
   kid: string;
@@ -37,7 +39,7 @@ export function checkJwk(raw: unknown, path: string, wantPrivate: boolean): KeyS
   const jwk = raw as Record<string, unknown>;
   const alg = jwk.alg;
   if (typeof alg !== "string" || !(SIGNING_ALGS as string[]).includes(alg)) {
-    return `${path}.alg must be one of ${SIGNING_ALGS.join(", ")} (got ${JSON.stringify(alg)}); npm run keygen writes it`;
+    return `${path}.alg must be one of ${SIGNING_ALGS.join(", ")}; npm run keygen writes it`;
   }
   if (typeof jwk.kid !== "string" || !/^[A-Za-z0-9._:-]{1,128}$/.test(jwk.kid)) return `${path}.kid must be a short id of letters, digits and . _ : -`;
   const str = (k: string) => typeof jwk[k] === "string" && (jwk[k] as string).length > 0;
@@ -51,8 +53,9 @@ export function checkJwk(raw: unknown, path: string, wantPrivate: boolean): KeyS
   if (wantPrivate && !str("d")) return `${path} must be a private key (with "d"); npm run keygen prints one`;
   if (!wantPrivate && hasPrivate) return `${path} holds private key material; list only public keys here`;
   if (jwk.use !== undefined && jwk.use !== "sig") return `${path}.use must be "sig" if present`;
-  const publicJwk: JWK = {};
-  for (const [k, v] of Object.entries(jwk)) if (!PRIVATE_MEMBERS.includes(k) && k !== "key_ops" && k !== "ext") (publicJwk as Record<string, unknown>)[k] = v;
+  // Only the known public members: anything else in a private JWK (a note, a tool's extra field) stays private.
+  const publicJwk: JWK = { kid: jwk.kid, alg };
+  for (const k of PUBLIC_MEMBERS[alg as SigningAlg]) (publicJwk as Record<string, unknown>)[k] = jwk[k];
   publicJwk.use = "sig";
   return { kid: jwk.kid, alg: alg as SigningAlg, publicJwk, privateJwk: wantPrivate ? (jwk as JWK) : undefined };
 }
@@ -64,6 +67,7 @@ export function parseKeys(signingText: string | undefined, verifyText: string | 
   try {
     signingRaw = JSON.parse(signingText);
   } catch {
+    // Not V8's message: it quotes the input, a private key.
     problems.push("AUTH_SIGNING_KEY is not valid JSON; it must be the private JWK that `npm run keygen` prints");
     return null;
   }
@@ -86,7 +90,7 @@ export function parseKeys(signingText: string | undefined, verifyText: string | 
       list.forEach((raw, i) => {
         const k = checkJwk(raw, `AUTH_VERIFY_KEYS[${i}]`, false);
         if (typeof k === "string") problems.push(k);
-        else if (verify.has(k.kid)) problems.push(`AUTH_VERIFY_KEYS[${i}]: kid ${JSON.stringify(k.kid)} is used twice`);
+        else if (verify.has(k.kid)) problems.push(`AUTH_VERIFY_KEYS[${i}]: its kid is used by another key`);
         else verify.set(k.kid, k);
       });
     }

@@ -15,6 +15,7 @@
 // "push" includes "pull": every push reads (HEAD of blobs, GET of manifests), and clients ask for both.
 import { isValidName } from "../protocol/names";
 import type { Action, Scope } from "./types";
+import { parseJsonSetting } from "../config-values";
 
 export const ACTIONS: readonly Action[] = ["pull", "push", "delete"];
 export const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
@@ -39,14 +40,15 @@ export interface AccessRules {
 
 export const NO_RULES: AccessRules = { admins: { users: new Set(), groups: new Set() }, groups: new Map(), publicRepos: [], rules: [] };
 
-/** Parses AUTH_RULES; every problem is pushed to `problems` with the path of the offending value. */
+/**
+ * Parses AUTH_RULES; every problem is pushed to `problems` with the path of the offending value, never the value
+ * (problems are logged, and AUTH_RULES may be kept as a secret): `AUTH_RULES.rules[0].who[1]`, groups by position.
+ */
 export function parseRules(text: string | undefined, problems: string[]): AccessRules {
   if (text === undefined) return NO_RULES;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    problems.push(`AUTH_RULES is not valid JSON (${(e as Error).message})`);
+  const { value: raw, problem } = parseJsonSetting(text);
+  if (problem) {
+    problems.push(`AUTH_RULES ${problem}`);
     return NO_RULES;
   }
   const where = "AUTH_RULES";
@@ -60,26 +62,27 @@ export function parseRules(text: string | undefined, problems: string[]): Access
   if (raw.groups !== undefined) {
     if (!isObject(raw.groups)) problems.push(`${where}.groups must be an object of group name -> list of user names`);
     else {
-      for (const [g, members] of Object.entries(raw.groups)) {
-        if (!GROUP_NAME.test(g)) problems.push(`${where}.groups: invalid group name ${JSON.stringify(g)}`);
-        const list = stringList(members, `${where}.groups.${g}`, problems);
-        for (const m of list) if (!USER_NAME.test(m)) problems.push(`${where}.groups.${g}: invalid user name ${JSON.stringify(m)}`);
+      Object.entries(raw.groups).forEach(([g, members], i) => {
+        const path = `${where}.groups (group no. ${i + 1})`;
+        if (!GROUP_NAME.test(g)) problems.push(`${path}: the group name must be letters, digits and . _ - (at most 64)`);
+        const list = stringList(members, path, problems);
+        list.forEach((m, j) => USER_NAME.test(m) || problems.push(`${path}[${j}] is not a valid user name`));
         groups.set(g, new Set(list));
-      }
+      });
     }
   }
   const who = (value: unknown, path: string, allowAny: boolean) => {
     const users = new Set<string>();
     const gs = new Set<string>();
     let anyUser = false;
-    for (const w of stringList(value, path, problems)) {
+    stringList(value, path, problems).forEach((w, i) => {
       if (w === "*" && allowAny) anyUser = true;
       else if (w.startsWith("@")) {
-        if (!groups.has(w.slice(1))) problems.push(`${path}: unknown group ${JSON.stringify(w)} (define it under "groups")`);
+        if (!groups.has(w.slice(1))) problems.push(`${path}[${i}] is an unknown "@group" (define it under "groups")`);
         gs.add(w.slice(1));
       } else if (USER_NAME.test(w)) users.add(w);
-      else problems.push(`${path}: ${JSON.stringify(w)} is not a user name, "@group"${allowAny ? ' or "*"' : ""}`);
-    }
+      else problems.push(`${path}[${i}] is not a user name, "@group"${allowAny ? ' or "*"' : ""}`);
+    });
     return { users, groups: gs, anyUser };
   };
   const admins = raw.admins === undefined ? { users: new Set<string>(), groups: new Set<string>() } : who(raw.admins, `${where}.admins`, false);
@@ -94,10 +97,10 @@ export function parseRules(text: string | undefined, problems: string[]): Access
         if (!isObject(r)) return void problems.push(`${path} must be an object {"repos", "who", "actions"}`);
         unknownKeys(r, ["repos", "who", "actions"], path, problems);
         const actions = new Set<Action>();
-        for (const a of stringList(r.actions, `${path}.actions`, problems)) {
-          if (!(ACTIONS as string[]).includes(a)) problems.push(`${path}.actions: unknown action ${JSON.stringify(a)} (use pull, push, delete)`);
+        stringList(r.actions, `${path}.actions`, problems).forEach((a, j) => {
+          if (!(ACTIONS as string[]).includes(a)) problems.push(`${path}.actions[${j}] is an unknown action (use pull, push, delete)`);
           else actions.add(a as Action);
-        }
+        });
         if (actions.has("push")) actions.add("pull");
         rules.push({ patterns: patterns(r.repos, `${path}.repos`, problems), ...who(r.who, `${path}.who`, true), actions });
       });
@@ -107,11 +110,11 @@ export function parseRules(text: string | undefined, problems: string[]): Access
 }
 
 function patterns(value: unknown, path: string, problems: string[]): Pattern[] {
-  return stringList(value, path, problems).flatMap((p): Pattern[] => {
+  return stringList(value, path, problems).flatMap((p, i): Pattern[] => {
     if (p === "*") return [{ all: true }];
     if (p.endsWith("/*") && isValidName(p.slice(0, -2))) return [{ prefix: p.slice(0, -1) }];
     if (isValidName(p)) return [{ exact: p }];
-    problems.push(`${path}: ${JSON.stringify(p)} is not a repository name, "prefix/*" or "*"`);
+    problems.push(`${path}[${i}] is not a repository name, "prefix/*" or "*"`);
     return [];
   });
 }
@@ -191,7 +194,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 function unknownKeys(o: Record<string, unknown>, known: string[], path: string, problems: string[]) {
-  for (const k of Object.keys(o)) if (!known.includes(k)) problems.push(`${path}: unknown key ${JSON.stringify(k)} (known: ${known.join(", ")})`);
+  const keys = Object.keys(o);
+  keys.forEach((k, i) => known.includes(k) || problems.push(`${path}: key no. ${i + 1} of ${keys.length} is unknown (known: ${known.join(", ")})`));
 }
 
 function stringList(v: unknown, path: string, problems: string[]): string[] {

@@ -1,10 +1,12 @@
 // Auth settings, parsed from the Worker's env once per isolate (through loadConfig) and validated; every problem
-// names the setting it comes from. Secrets (AUTH_USERS, AUTH_SIGNING_KEY) never appear in messages.
-import type { Env } from "../env";
+// names the setting it comes from and quotes none of its value (problems are logged; AUTH_USERS and
+// AUTH_SIGNING_KEY are secrets, AUTH_RULES may be one).
+import type { Env, SettingName } from "../env";
 import { parsePasswordHash, standInHash, type PasswordHash } from "./passwords";
 import { parseRules, USER_NAME, type AccessRules } from "./rules";
 import { parseKeys, type KeyConfig } from "./keys";
 import { isRateLimiter, type LoginLimits } from "./login-limits";
+import { checkHttpUrl, isLoopbackHost } from "../config-values";
 
 export interface TokenAuthSettings {
   mode: "token";
@@ -17,11 +19,11 @@ export interface TokenAuthSettings {
   loginLimits: LoginLimits | null;
   /** null when AUTH_SIGNING_KEY is unset (then `locked` says why). */
   keys: KeyConfig | null;
-  /** Token audience; when unset, the host the request was sent to. */
-  service?: string;
+  /** Token audience and the challenge's `service` (AUTH_SERVICE; never the request's Host header). */
+  service: string;
   issuer: string;
-  /** Token endpoint URL for the challenge; when unset, <origin of the request>/token. */
-  realm?: string;
+  /** Token endpoint URL for the challenge (AUTH_REALM; never the request's Host header). */
+  realm: string;
   accessTtlSeconds: number;
   refreshTtlSeconds: number;
   /** Why this deployment denies every request (no users, no signing key), or undefined when it works. */
@@ -33,17 +35,17 @@ export type AuthSettings = { mode: "open" } | TokenAuthSettings;
 export const DEFAULT_ACCESS_TTL_SECONDS = 300;
 export const DEFAULT_REFRESH_TTL_DAYS = 90;
 
-function setting(env: Env, name: string): string | undefined {
+function setting(env: Env, name: SettingName): string | undefined {
   const v = env[name];
   return typeof v === "string" && v.trim() !== "" ? v.trim() : undefined;
 }
 
-function intSetting(env: Env, name: string, min: number, max: number, fallback: number, problems: string[]): number {
+function intSetting(env: Env, name: SettingName, min: number, max: number, fallback: number, problems: string[]): number {
   const v = setting(env, name);
   if (v === undefined) return fallback;
   const n = Number(v);
   if (!Number.isInteger(n) || n < min || n > max) {
-    problems.push(`${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(v.slice(0, 40))})`);
+    problems.push(`${name} must be an integer from ${min} to ${max}`);
     return fallback;
   }
   return n;
@@ -60,7 +62,8 @@ export function parseUsers(text: string | undefined, problems: string[]): Map<st
   entries.forEach((entry, i) => {
     const colon = entry.indexOf(":");
     const name = colon > 0 ? entry.slice(0, colon) : "";
-    const where = `AUTH_USERS entry ${i + 1}${USER_NAME.test(name) ? ` (${name})` : ""}`;
+    // By position only: the entry (name included) is part of a secret.
+    const where = `AUTH_USERS entry ${i + 1}`;
     if (!USER_NAME.test(name)) return void problems.push(`${where}: expected name:hash with a name of letters, digits and . _ @ -`);
     if (users.has(name)) return void problems.push(`${where}: user listed twice`);
     const hash = parsePasswordHash(entry.slice(colon + 1));
@@ -74,18 +77,20 @@ export function parseAuthSettings(env: Env, problems: string[]): AuthSettings {
   const mode = setting(env, "SKIFF_AUTH") ?? "token";
   if (mode === "open") return { mode: "open" };
   if (mode !== "token") {
-    problems.push(`SKIFF_AUTH must be "open" or "token" (got ${JSON.stringify(mode.slice(0, 40))})`);
+    problems.push('SKIFF_AUTH must be "open" or "token"');
     return { mode: "open" };
   }
   const users = parseUsers(setting(env, "AUTH_USERS"), problems);
   const rules = parseRules(setting(env, "AUTH_RULES"), problems);
   const keys = parseKeys(setting(env, "AUTH_SIGNING_KEY"), setting(env, "AUTH_VERIFY_KEYS"), problems);
+  // Realm and service come from the configuration only: taken from the request, a forged Host header would
+  // choose where clients send their passwords and which audience tokens get.
   const service = setting(env, "AUTH_SERVICE");
-  if (service !== undefined && !/^[A-Za-z0-9._:\-\[\]]{1,253}$/.test(service)) problems.push(`AUTH_SERVICE must be a host name such as registry.example.com (got ${JSON.stringify(service.slice(0, 80))})`);
+  if (service === undefined) problems.push("AUTH_SERVICE is required with token auth: this registry's host name as clients use it, such as registry.example.com (the tokens' audience)");
+  else if (!/^[A-Za-z0-9._:\-\[\]]{1,253}$/.test(service)) problems.push("AUTH_SERVICE must be a host name such as registry.example.com (letters, digits, . _ : - [ ])");
   const issuer = setting(env, "AUTH_ISSUER") ?? "skiff";
   if (!/^[\x21-\x7e]{1,200}$/.test(issuer) || issuer.includes('"')) problems.push("AUTH_ISSUER must be printable ASCII without spaces or quotes");
-  const realm = setting(env, "AUTH_REALM");
-  if (realm !== undefined && !/^https?:\/\/[^\s"]+$/.test(realm)) problems.push(`AUTH_REALM must be an http(s) URL of the token endpoint (got ${JSON.stringify(realm.slice(0, 80))})`);
+  const realm = parseRealm(setting(env, "AUTH_REALM"), problems);
   const accessTtlSeconds = intSetting(env, "AUTH_TOKEN_TTL_SECONDS", 60, 3600, DEFAULT_ACCESS_TTL_SECONDS, problems);
   const refreshTtlSeconds = intSetting(env, "AUTH_REFRESH_TTL_DAYS", 1, 3650, DEFAULT_REFRESH_TTL_DAYS, problems) * 86400;
 
@@ -97,7 +102,7 @@ export function parseAuthSettings(env: Env, problems: string[]): AuthSettings {
   } else if (!keys && !problems.some((p) => p.startsWith("AUTH_SIGNING_KEY"))) {
     problems.push("AUTH_SIGNING_KEY is required when AUTH_USERS is set: create one with `npm run keygen` and `wrangler secret put AUTH_SIGNING_KEY`");
   }
-  return { mode: "token", users, standIn: standInHash(users.values()), rules, loginLimits, keys, service, issuer, realm, accessTtlSeconds, refreshTtlSeconds, locked };
+  return { mode: "token", users, standIn: standInHash(users.values()), rules, loginLimits, keys, service: service ?? "", issuer, realm: realm ?? "", accessTtlSeconds, refreshTtlSeconds, locked };
 }
 
 /** AUTH_RATE_LIMIT: "on" (default) needs both rate limiting bindings of wrangler.toml; "off" checks passwords unlimited. */
@@ -105,7 +110,7 @@ function parseLoginLimits(env: Env, problems: string[]): LoginLimits | null {
   const mode = (setting(env, "AUTH_RATE_LIMIT") ?? "on").toLowerCase();
   if (mode === "off") return null;
   if (mode !== "on") {
-    problems.push(`AUTH_RATE_LIMIT must be "on" or "off" (got ${JSON.stringify(mode.slice(0, 40))})`);
+    problems.push('AUTH_RATE_LIMIT must be "on" or "off"');
     return null;
   }
   const user = env.LOGIN_LIMIT_USER;
@@ -114,4 +119,19 @@ function parseLoginLimits(env: Env, problems: string[]): LoginLimits | null {
     if (!isRateLimiter(binding)) problems.push(`${name} must be a rate limiting binding ([[ratelimits]] in wrangler.toml, see README "Auth"), or set AUTH_RATE_LIMIT=off`);
   }
   return isRateLimiter(user) && isRateLimiter(address) ? { user, address } : null;
+}
+
+/** AUTH_REALM: the absolute URL of the token endpoint; https, or http on a loopback host (local development). */
+function parseRealm(value: string | undefined, problems: string[]): string | undefined {
+  const example = "such as https://registry.example.com/token";
+  if (value === undefined) {
+    problems.push(`AUTH_REALM is required with token auth: the URL of this registry's token endpoint, ${example}`);
+    return undefined;
+  }
+  const { url, problem } = checkHttpUrl(value, { path: true });
+  if (!url) problems.push(`AUTH_REALM must be the URL of the token endpoint, ${example}; ${problem}`);
+  else if (url.protocol === "http:" && !isLoopbackHost(url.hostname)) problems.push("AUTH_REALM must be an https URL (http only on 127.0.0.1, [::1] or localhost)");
+  // The serialised URL percent-encodes quotes and spaces, so it can sit in the quoted challenge parameter.
+  else return url.href;
+  return undefined;
 }

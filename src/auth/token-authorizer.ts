@@ -11,25 +11,25 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 export function tokenAuthorizer(settings: TokenAuthSettings): Authorizer {
   return {
     async authorize(req, needed) {
-      if (settings.locked) throw challenge(settings, req, needed, `this registry denies every request: ${settings.locked}`);
+      if (settings.locked) throw challenge(settings, needed, `this registry denies every request: ${settings.locked}`);
       const header = req.headers.get("authorization");
-      if (header === null) throw challenge(settings, req, needed, "authentication required");
-      if (header.length > MAX_TOKEN_LENGTH + 16) throw challenge(settings, req, needed, "Authorization header too long", "invalid_token");
+      if (header === null) throw challenge(settings, needed, "authentication required");
+      if (header.length > MAX_TOKEN_LENGTH + 16) throw challenge(settings, needed, "Authorization header too long", "invalid_token");
       const m = BEARER.exec(header);
       // Basic credentials are only taken by the token endpoint: checking a password on every request would cost
       // tens of milliseconds of CPU each time.
-      if (!m) throw challenge(settings, req, needed, "a Bearer token from the token endpoint is required", header.toLowerCase().startsWith("bearer") ? "invalid_token" : undefined);
+      if (!m) throw challenge(settings, needed, "a Bearer token from the token endpoint is required", header.toLowerCase().startsWith("bearer") ? "invalid_token" : undefined);
 
       let claims;
       try {
-        claims = await verifyAccessToken(await keysFor(settings), tokenContext(settings, req), m[1]);
+        claims = await verifyAccessToken(await keysFor(settings), tokenContext(settings), m[1]);
       } catch (e) {
-        if (e instanceof TokenError) throw challenge(settings, req, needed, e.message, "invalid_token");
+        if (e instanceof TokenError) throw challenge(settings, needed, e.message, "invalid_token");
         throw e;
       }
       const subject = claims.sub === "" ? null : claims.sub;
       // A removed user's tokens stop working at once, not when they expire.
-      if (subject !== null && !settings.users.has(subject)) throw challenge(settings, req, needed, "the token's user no longer exists", "invalid_token");
+      if (subject !== null && !settings.users.has(subject)) throw challenge(settings, needed, "the token's user no longer exists", "invalid_token");
 
       // What the token grants, cut to what the rules allow now (rules may have changed since it was issued).
       const effective = claims.access.flatMap((s) => grant(settings.rules, subject, s) ?? []);
@@ -39,7 +39,7 @@ export function tokenAuthorizer(settings: TokenAuthSettings): Authorizer {
         // The caller may have this but the token does not say so (it was asked for less): ask for a new token.
         // Anonymous callers are told to authenticate. Only a signed-in user who lacks the right is denied.
         if (subject === null || (allowed && covers([allowed], scope))) {
-          throw challenge(settings, req, [scope], `the token does not grant ${formatScope(scope)}`, "insufficient_scope");
+          throw challenge(settings, [scope], `the token does not grant ${formatScope(scope)}`, "insufficient_scope");
         }
         throw deny(subject, scope);
       }

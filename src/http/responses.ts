@@ -3,6 +3,8 @@ import { ERROR_CODES, RegistryError, errorBody } from "../protocol/errors";
 import { StorageError } from "../storage/types";
 import { ConfigError } from "../config";
 
+export const CONFIG_ERROR_MESSAGE = "registry misconfigured, see the logs";
+
 export const API_VERSION_HEADER = { "Docker-Distribution-API-Version": "registry/2.0" };
 
 export function errorResponse(err: RegistryError): Response {
@@ -13,9 +15,8 @@ export function errorResponse(err: RegistryError): Response {
 /** Maps any thrown value to an OCI error response; never leaks internals of unexpected errors. */
 export function toErrorResponse(err: unknown): Response {
   if (err instanceof RegistryError) return errorResponse(err);
-  if (err instanceof ConfigError) {
-    return errorResponse(new RegistryError("UNAVAILABLE", err.message));
-  }
+  // The problems are in the log (loadConfig logs them once); a client learns nothing of the configuration.
+  if (err instanceof ConfigError) return errorResponse(new RegistryError("UNAVAILABLE", CONFIG_ERROR_MESSAGE));
   if (err instanceof StorageError) {
     console.error(err.message);
     return errorResponse(new RegistryError("UNAVAILABLE", "storage is unavailable; retry later", undefined, { headers: { "Retry-After": "1" } }));

@@ -5,7 +5,7 @@ import type { Env } from "../env";
 import { loadConfig } from "../config";
 import type { TokenAuthSettings } from "../auth/settings";
 import type { Scope } from "../auth/types";
-import { keysFor, serviceFor, tokenContext } from "../auth/context";
+import { keysFor, tokenContext } from "../auth/context";
 import { checkPassword, parseBasic } from "../auth/credentials";
 import { grant, mergeScopes, parseScope, formatScope } from "../auth/rules";
 import { TokenError, issueAccessToken, issueRefreshToken, passwordVersion, verifyRefreshToken, nowSeconds } from "../auth/tokens";
@@ -51,7 +51,7 @@ function tokenSettings(c: C): TokenAuthSettings {
 }
 
 function checkService(settings: TokenAuthSettings, c: C, asked: string | undefined) {
-  const ours = serviceFor(settings, c.req.raw);
+  const ours = settings.service;
   if (asked !== undefined && asked !== "" && asked !== ours) {
     throw new TokenEndpointError(400, "invalid_request", `unknown service ${JSON.stringify(asked.slice(0, 100))}; this registry is ${JSON.stringify(ours)}`);
   }
@@ -74,7 +74,7 @@ async function answer(c: C, settings: TokenAuthSettings, subject: string | null,
   const keys = await keysFor(settings);
   const now = nowSeconds();
   const ttl = settings.accessTtlSeconds;
-  const token = await issueAccessToken(keys, tokenContext(settings, c.req.raw), subject ?? "", scopes, ttl, now);
+  const token = await issueAccessToken(keys, tokenContext(settings), subject ?? "", scopes, ttl, now);
   const body: Record<string, unknown> = {
     token,
     access_token: token,
@@ -88,7 +88,7 @@ async function answer(c: C, settings: TokenAuthSettings, subject: string | null,
 
 async function newRefreshToken(c: C, settings: TokenAuthSettings, user: string): Promise<string> {
   const pwv = await passwordVersion(user, settings.users.get(user)!.entry);
-  return issueRefreshToken(await keysFor(settings), tokenContext(settings, c.req.raw), user, pwv, settings.refreshTtlSeconds);
+  return issueRefreshToken(await keysFor(settings), tokenContext(settings), user, pwv, settings.refreshTtlSeconds);
 }
 
 const BAD_LOGIN = () => new TokenEndpointError(401, "invalid_grant", "incorrect username or password");
@@ -160,7 +160,7 @@ tokenRoutes.post("/token", async (c) => {
 async function checkRefreshToken(c: C, settings: TokenAuthSettings, token: string): Promise<string> {
   let claims;
   try {
-    claims = await verifyRefreshToken(await keysFor(settings), tokenContext(settings, c.req.raw), token);
+    claims = await verifyRefreshToken(await keysFor(settings), tokenContext(settings), token);
   } catch (e) {
     if (e instanceof TokenError) throw new TokenEndpointError(401, "invalid_grant", `refresh token rejected: ${e.message}; log in again`);
     throw e;

@@ -1,6 +1,9 @@
 // Storage and blob-redirect settings, read from the Worker's env by src/config.ts. Every problem found is pushed
-// to `problems` with the name of the setting, so that one ConfigError lists them all.
+// to `problems` with the name of the setting, so that one ConfigError lists them all. Problems never quote a value
+// (they are logged; endpoints may carry credentials, and keys are secrets).
 import type { S3Settings } from "./s3";
+import type { SettingName } from "../env";
+import { checkHttpUrl } from "../config-values";
 
 export type StorageConfig =
   | { backend: "r2"; bucket: R2Bucket; /** R2's S3 API, used only to presign blob GETs. */ presign?: S3Settings }
@@ -20,42 +23,36 @@ const DEFAULT_REDIRECT_TTL_SECONDS = 300;
 /** The longest expiry SigV4 presigning allows (7 days). */
 const MAX_REDIRECT_TTL_SECONDS = 7 * 24 * 3600;
 
-const S3_SETTINGS = ["S3_ENDPOINT", "S3_REGION", "S3_BUCKET", "S3_PREFIX", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "S3_FORCE_PATH_STYLE"];
-const R2_PRESIGN_SETTINGS = ["R2_ACCOUNT_ID", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY", "R2_BUCKET_NAME"];
+const S3_SETTINGS: SettingName[] = ["S3_ENDPOINT", "S3_REGION", "S3_BUCKET", "S3_PREFIX", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "S3_FORCE_PATH_STYLE"];
+const R2_PRESIGN_SETTINGS: SettingName[] = ["R2_ACCOUNT_ID", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY", "R2_BUCKET_NAME"];
 
-function str(env: Vars, name: string): string | undefined {
+function str(env: Vars, name: SettingName): string | undefined {
   const v = env[name];
   return typeof v === "string" && v.trim() !== "" ? v.trim() : undefined;
 }
 
-function bool(env: Vars, name: string, problems: string[]): boolean | undefined {
+function bool(env: Vars, name: SettingName, problems: string[]): boolean | undefined {
   const v = str(env, name)?.toLowerCase();
   if (v === undefined) return undefined;
   if (["1", "true", "yes", "on"].includes(v)) return true;
   if (["0", "false", "no", "off"].includes(v)) return false;
-  problems.push(`${name} must be true or false (got ${JSON.stringify(v)})`);
+  problems.push(`${name} must be true or false`);
   return undefined;
 }
 
 /** An http(s) origin with nothing after it; `name` is the setting, for errors. */
-function origin(value: string, name: string, problems: string[]): string | undefined {
-  let u: URL;
-  try {
-    u = new URL(value);
-  } catch {
-    problems.push(`${name} must be a URL such as https://s3.example.com (got ${JSON.stringify(value)})`);
+function origin(value: string, name: SettingName, problems: string[]): string | undefined {
+  const { url, problem } = checkHttpUrl(value, { path: false });
+  if (!url) {
+    problems.push(`${name} must be an http(s) origin without path, query or credentials, such as https://s3.example.com; ${problem}`);
     return undefined;
   }
-  if ((u.protocol !== "https:" && u.protocol !== "http:") || u.username || u.password || u.search || u.hash || (u.pathname !== "/" && u.pathname !== "")) {
-    problems.push(`${name} must be an http(s) origin without path, query or credentials (got ${JSON.stringify(value)})`);
-    return undefined;
-  }
-  return u.origin;
+  return url.origin;
 }
 
 function s3Settings(env: Vars, problems: string[]): S3Settings | undefined {
   const before = problems.length;
-  for (const name of ["S3_BUCKET", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"]) {
+  for (const name of ["S3_BUCKET", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"] as const) {
     if (!str(env, name)) problems.push(`STORAGE_BACKEND=s3 needs ${name}${name === "S3_SECRET_ACCESS_KEY" ? " (set it as a secret: wrangler secret put S3_SECRET_ACCESS_KEY)" : ""}`);
   }
   const endpointSetting = str(env, "S3_ENDPOINT");
@@ -65,15 +62,15 @@ function s3Settings(env: Vars, problems: string[]): S3Settings | undefined {
     endpoint = origin(endpointSetting, "S3_ENDPOINT", problems);
     region ??= endpoint && new URL(endpoint).hostname.endsWith(".r2.cloudflarestorage.com") ? "auto" : "us-east-1";
   } else if (region) {
-    if (!/^[a-z0-9-]+$/.test(region) || region === "auto") problems.push(`S3_REGION ${JSON.stringify(region)} needs an S3_ENDPOINT (only AWS regions imply one)`);
+    if (!/^[a-z0-9-]+$/.test(region) || region === "auto") problems.push("S3_REGION needs an S3_ENDPOINT unless it is an AWS region (only AWS regions imply one)");
     else endpoint = `https://s3.${region}.amazonaws.com`;
   } else {
     problems.push("STORAGE_BACKEND=s3 needs S3_ENDPOINT (e.g. https://<account>.r2.cloudflarestorage.com) or an AWS S3_REGION");
   }
   const bucket = str(env, "S3_BUCKET");
-  if (bucket && !/^[A-Za-z0-9._-]{3,255}$/.test(bucket)) problems.push(`S3_BUCKET must be a bucket name (got ${JSON.stringify(bucket)})`);
+  if (bucket && !/^[A-Za-z0-9._-]{3,255}$/.test(bucket)) problems.push("S3_BUCKET must be a bucket name (3 to 255 letters, digits, . _ -)");
   let prefix = str(env, "S3_PREFIX") ?? "";
-  if (prefix.startsWith("/") || prefix.includes("//")) problems.push(`S3_PREFIX must not start with "/" or contain "//" (got ${JSON.stringify(prefix)})`);
+  if (prefix.startsWith("/") || prefix.includes("//")) problems.push('S3_PREFIX must not start with "/" or contain "//"');
   if (prefix && !prefix.endsWith("/")) prefix += "/";
   // AWS serves virtual-hosted buckets; S3-compatible servers (RGW, MinIO, R2) are usually reached path-style.
   const forcePathStyle = bool(env, "S3_FORCE_PATH_STYLE", problems) ?? endpointSetting !== undefined;
@@ -101,7 +98,7 @@ function r2PresignSettings(env: Vars, problems: string[]): S3Settings | undefine
   const account = str(env, "R2_ACCOUNT_ID")!;
   // The account id becomes a host name: accept only what Cloudflare issues (32 hex digits).
   if (!/^[0-9a-f]{32}$/i.test(account)) {
-    problems.push(`R2_ACCOUNT_ID must be a Cloudflare account id (32 hex digits; got ${JSON.stringify(account)})`);
+    problems.push("R2_ACCOUNT_ID must be a Cloudflare account id (32 hex digits)");
     return undefined;
   }
   return {
@@ -131,7 +128,7 @@ export function parseStorageConfig(env: Vars, problems: string[]): { storage?: S
     const presign = r2PresignSettings(env, problems);
     if (bucket) storage = { backend: "r2", bucket, presign };
   } else {
-    problems.push(`STORAGE_BACKEND must be "r2" or "s3" (got ${JSON.stringify(backend)})`);
+    problems.push('STORAGE_BACKEND must be "r2" or "s3"');
   }
 
   const canPresign = storage?.backend === "s3" || (storage?.backend === "r2" && storage.presign !== undefined);
@@ -146,24 +143,19 @@ export function parseStorageConfig(env: Vars, problems: string[]): { storage?: S
   if (ttl !== undefined) {
     const n = Number(ttl);
     if (!Number.isInteger(n) || n < 1 || n > MAX_REDIRECT_TTL_SECONDS) {
-      problems.push(`BLOB_REDIRECT_TTL_SECONDS must be an integer from 1 to ${MAX_REDIRECT_TTL_SECONDS} (got ${JSON.stringify(ttl)})`);
+      problems.push(`BLOB_REDIRECT_TTL_SECONDS must be an integer from 1 to ${MAX_REDIRECT_TTL_SECONDS}`);
     } else ttlSeconds = n;
   }
 
   let publicBaseUrl: string | undefined;
   const base = str(env, "BLOB_PUBLIC_BASE_URL");
   if (base !== undefined) {
-    let u: URL | undefined;
-    try {
-      u = new URL(base);
-    } catch {
-      /* reported below */
-    }
-    if (!u || (u.protocol !== "https:" && u.protocol !== "http:") || u.search || u.hash || u.username || u.password) {
-      problems.push(`BLOB_PUBLIC_BASE_URL must be an http(s) URL without query or credentials (got ${JSON.stringify(base)})`);
+    const { url, problem } = checkHttpUrl(base, { path: true });
+    if (!url) {
+      problems.push(`BLOB_PUBLIC_BASE_URL must be an http(s) URL without query or credentials; ${problem}`);
     } else if (storage && !enabled) {
       problems.push("BLOB_PUBLIC_BASE_URL is set but blob redirects are off (BLOB_REDIRECT=false, or no presigning credentials)");
-    } else publicBaseUrl = u.href;
+    } else publicBaseUrl = url.href;
   }
   return { storage, blobRedirect: { enabled, ttlSeconds, publicBaseUrl } };
 }

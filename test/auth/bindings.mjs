@@ -4,7 +4,7 @@
 import { generateKeyPairSync, createHash } from "node:crypto";
 import bcrypt from "bcryptjs";
 import { hashPassword } from "../../scripts/user.mjs";
-import { PASSWORDS, RULES, SERVICE, ISSUER } from "./fixtures.ts";
+import { PASSWORDS, RULES, SERVICE, ISSUER, REALM } from "./fixtures.ts";
 
 function jwkPair(type, opts, alg) {
   const { publicKey, privateKey } = generateKeyPairSync(type, opts);
@@ -27,6 +27,7 @@ export function authTestBindings() {
     AUTH_SIGNING_KEY: JSON.stringify(signing.privateJwk),
     AUTH_VERIFY_KEYS: JSON.stringify([old.publicJwk]),
     AUTH_SERVICE: SERVICE,
+    AUTH_REALM: REALM,
     AUTH_ISSUER: ISSUER,
     TEST_OLD_KEY: JSON.stringify(old.privateJwk),
   };

@@ -22,4 +22,6 @@ export const RULES = {
 };
 
 export const SERVICE = "registry.test";
+/** AUTH_REALM: the token endpoint clients are sent to (from the configuration, never from the Host header). */
+export const REALM = `https://${SERVICE}/token`;
 export const ISSUER = "skiff-test";

@@ -5,7 +5,8 @@ import { SignJWT, importJWK, type JWK } from "jose";
 import app from "../../src/index";
 import { PASSWORDS, SERVICE, ISSUER, type TestUser } from "./fixtures";
 
-export const ORIGIN = `http://${SERVICE}`;
+/** Where the tests send requests: the configured service over https, as clients reach a deployment. */
+export const ORIGIN = `https://${SERVICE}`;
 const e = env as unknown as Record<string, string>;
 export const SIGNING_JWK: JWK = JSON.parse(e.AUTH_SIGNING_KEY);
 export const OLD_JWK: JWK = JSON.parse(e.TEST_OLD_KEY);

@@ -1,13 +1,16 @@
-// Storage configuration: every missing or inconsistent setting is a ConfigError that names it, and the worker
-// answers 503 UNAVAILABLE with that message (logged once), never a 500.
+// Storage configuration: every missing or inconsistent setting is a ConfigError that names it; the worker logs it
+// once and answers a generic 503 UNAVAILABLE (never a 500, never the problem or a value).
+// Every setting fed a secret marker, through the routes: test/auth/config-secrets.test.ts.
 import { describe, it, expect, vi } from "vitest";
 import { env } from "cloudflare:workers";
-import { parseConfig, ConfigError } from "../../src/config";
+import { parseConfig, ConfigError, MAX_PART_SIZE_MIB } from "../../src/config";
 import { app } from "../../src/http/app";
 import { ORIGIN } from "../api/helpers";
 
 /** The project's R2 binding (from wrangler.toml). */
 const BUCKET = (env as unknown as { BUCKET: R2Bucket }).BUCKET;
+/** The R2 backend, auth open (token auth needs AUTH_REALM and AUTH_SERVICE, see test/auth/realm.test.ts). */
+const R2 = { BUCKET, SKIFF_AUTH: "open" };
 
 const S3 = {
   STORAGE_BACKEND: "s3",
@@ -84,7 +87,7 @@ describe("storage configuration", () => {
   });
 
   it("R2: presigning needs all four R2 settings; names the missing ones and a malformed account id", () => {
-    const ok = parseConfig({ BUCKET, ...R2_PRESIGN });
+    const ok = parseConfig({ ...R2, ...R2_PRESIGN });
     expect(ok.storage.backend === "r2" && ok.storage.presign).toMatchObject({
       endpoint: "https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com",
       region: "auto",
@@ -92,7 +95,7 @@ describe("storage configuration", () => {
       forcePathStyle: true,
     });
     expect(ok.blobRedirect.enabled).toBe(true);
-    expect(parseConfig({ BUCKET }).blobRedirect.enabled).toBe(false);
+    expect(parseConfig({ ...R2 }).blobRedirect.enabled).toBe(false);
 
     const missing = problems({ BUCKET, R2_ACCOUNT_ID: R2_PRESIGN.R2_ACCOUNT_ID, R2_ACCESS_KEY_ID: "k" }).join();
     expect(missing).toMatch(/missing R2_SECRET_ACCESS_KEY, R2_BUCKET_NAME/);
@@ -108,7 +111,32 @@ describe("storage configuration", () => {
     expect(problems({ STORAGE_BACKEND: "r2" }).join()).toMatch(/binding named BUCKET/);
   });
 
-  it("a worker with a broken configuration answers 503 UNAVAILABLE naming the setting, and logs it once", async () => {
+  it("UPLOAD_PART_SIZE_MIB: 5 to 32 MiB, so that an upload's two parts in memory fit well inside a Worker's 128 MB", () => {
+    expect(MAX_PART_SIZE_MIB).toBe(32);
+    expect(parseConfig({ ...R2, UPLOAD_PART_SIZE_MIB: "5" }).registry.partSize).toBe(5 * 1024 * 1024);
+    expect(parseConfig({ ...R2, UPLOAD_PART_SIZE_MIB: "32" }).registry.partSize).toBe(32 * 1024 * 1024);
+    expect(2 * parseConfig({ ...R2, UPLOAD_PART_SIZE_MIB: "32" }).registry.partSize).toBeLessThanOrEqual((128 * 1024 * 1024) / 2);
+    expect(problems({ BUCKET, UPLOAD_PART_SIZE_MIB: "33" }).join()).toMatch(/UPLOAD_PART_SIZE_MIB must be an integer from 5 to 32/);
+    expect(problems({ BUCKET, UPLOAD_PART_SIZE_MIB: "4" }).join()).toMatch(/UPLOAD_PART_SIZE_MIB must be an integer from 5 to 32/);
+    expect(problems({ BUCKET, UPLOAD_PART_SIZE_MIB: "512" }).join()).toMatch(/UPLOAD_PART_SIZE_MIB/);
+  });
+
+  it("URL settings: the problem says what is wrong without quoting the URL (it may hold credentials)", () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ ...S3, S3_ENDPOINT: "https://AKID:hunter2@s3.example.com" }, /S3_ENDPOINT .*holds credentials/],
+      [{ ...S3, S3_ENDPOINT: "https://s3.example.com/?X-Amz-Signature=hunter2" }, /S3_ENDPOINT .*query/],
+      [{ ...S3, S3_ENDPOINT: "https://u:hunter2@s3 example.com" }, /S3_ENDPOINT .*not an absolute URL/],
+      [{ ...S3, BLOB_PUBLIC_BASE_URL: "https://u:hunter2@cdn.example.com" }, /BLOB_PUBLIC_BASE_URL .*holds credentials/],
+    ];
+    for (const [vars, re] of cases) {
+      const p = problems(vars).join("\n");
+      expect(p).toMatch(re);
+      expect(p).not.toContain("hunter2");
+      for (const part of ["AKID", "cdn.example.com", "s3 example", "X-Amz"]) expect(p).not.toContain(part);
+    }
+  });
+
+  it("a worker with a broken configuration answers a generic 503 UNAVAILABLE and logs the problem, naming the setting, once", async () => {
     const errors = vi.spyOn(console, "error").mockImplementation(() => {});
     try {
       const vars = { STORAGE_BACKEND: "s3", S3_ENDPOINT: "http://127.0.0.1:9000", S3_ACCESS_KEY_ID: "AKID", S3_SECRET_ACCESS_KEY: "s3-secret-value" };
@@ -116,8 +144,7 @@ describe("storage configuration", () => {
         const res = await app.fetch(new Request(new URL(path, ORIGIN)), vars);
         expect(res.status).toBe(503);
         const body = (await res.json()) as { errors: { code: string; message: string }[] };
-        expect(body.errors[0].code).toBe("UNAVAILABLE");
-        expect(body.errors[0].message).toMatch(/S3_BUCKET/);
+        expect(body.errors).toEqual([{ code: "UNAVAILABLE", message: "registry misconfigured, see the logs" }]);
         expect(JSON.stringify(body)).not.toContain("s3-secret-value");
       }
       const logged = errors.mock.calls.filter((args) => String(args[0]).includes("S3_BUCKET"));
