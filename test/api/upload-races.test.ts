@@ -30,7 +30,7 @@ async function openSession(repo: string): Promise<string> {
 type Framing = "length" | "chunked";
 type Size = "small" | "multipart";
 
-interface Blob {
+interface Content {
   bytes: Uint8Array;
   digest: string;
 }
@@ -38,8 +38,8 @@ interface Blob {
 interface RaceContext {
   repo: string;
   location: string;
-  good: Blob;
-  evil: Blob;
+  good: Content;
+  evil: Content;
   framing: Framing;
   size: Size;
 }
@@ -47,7 +47,7 @@ interface RaceContext {
 let seedCounter = Math.floor(Math.random() * 2 ** 30);
 
 /** GOOD and EVIL: fresh contents of the same length (so that a swapped body is not betrayed by its size). */
-async function makeBlobs(size: Size, algorithm: Algorithm): Promise<{ good: Blob; evil: Blob }> {
+async function makeBlobs(size: Size, algorithm: Algorithm): Promise<{ good: Content; evil: Content }> {
   const length = size === "small" ? 64 * KiB + 7 : partSize + 64 * KiB + 7;
   const good = pseudoRandomBytes(length, ++seedCounter);
   const evil = pseudoRandomBytes(length, ++seedCounter);
@@ -93,19 +93,19 @@ function heldBody(bytes: Uint8Array, head: number) {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Every response must be a 2xx or 4xx; a 5xx is reported with its body. */
-async function expectNo5xx(label: string, res: Response): Promise<Response> {
-  if (res.status >= 500) expect.fail(`${label} answered ${res.status}: ${(await res.clone().text()).slice(0, 300)}`);
-  return res;
+/** Every response must be a 2xx or 4xx; a 5xx is reported with its body. Reads the body; returns the status. */
+async function expectNo5xx(label: string, res: Response): Promise<number> {
+  const text = await res.text();
+  if (res.status >= 500) expect.fail(`${label} answered ${res.status}: ${text.slice(0, 300)}`);
+  return res.status;
 }
 
 /**
  * Runs the race: `slow` (method, path, bytes) is sent with a held body; once the server has read its first piece,
- * `fast` runs to completion; then the rest of the slow body is released and its answer awaited. Returns the slow
- * request's response. If the server answers the slow request before reading its body, or makes the fast requests
+ * `fast` runs to completion; then the rest of the slow body is released and its answer awaited.  If the server answers the slow request before reading its body, or makes the fast requests
  * wait, the race still ends (the body is released after the fast requests or after 10 s).
  */
-async function race(ctx: RaceContext, slow: { method: string; path: string; bytes: Uint8Array }, fast: () => Promise<void>): Promise<Response> {
+async function race(ctx: RaceContext, slow: { method: string; path: string; bytes: Uint8Array }, fast: () => Promise<void>): Promise<void> {
   // Multipart: the first piece fills a whole part, so the slow request has stored a part while the fast one runs.
   const head = ctx.size === "multipart" ? partSize + 1 : slow.bytes.byteLength >> 1;
   const held = heldBody(slow.bytes, head);
@@ -119,18 +119,18 @@ async function race(ctx: RaceContext, slow: { method: string; path: string; byte
   if (slowSettled) expect((await slowRes).status, `slow ${slow.method} answered before its body was sent`).toBeGreaterThanOrEqual(400);
   held.release();
   await fastDone;
-  return expectNo5xx(`slow ${slow.method}`, await slowRes);
+  await expectNo5xx(`slow ${slow.method}`, await slowRes);
 }
 
-/** A request in the race or after it: any 2xx or 4xx. Returns the response (body consumed for 5xx messages only). */
-async function step(label: string, path: string, init: RequestInit): Promise<Response> {
+/** A request in the race or after it: any 2xx or 4xx. */
+async function step(label: string, path: string, init: RequestInit): Promise<number> {
   return expectNo5xx(label, await registry(path, init));
 }
 
-const putDigest = (ctx: RaceContext, blob: Blob) => withQuery(ctx.location, { digest: blob.digest });
+const putDigest = (ctx: RaceContext, blob: Content) => withQuery(ctx.location, { digest: blob.digest });
 
 /** The scenarios: each runs a race on ctx's session; none assumes which request wins. */
-const scenarios: { name: string; run: (ctx: RaceContext) => Promise<void> }[] = [
+const scenarios: { name: string; run: (ctx: RaceContext) => Promise<void>; algorithms?: Algorithm[] }[] = [
   {
     name: "(a) slow PUT ?digest=EVIL racing a fast PUT ?digest=GOOD",
     run: async (ctx) => {
@@ -179,6 +179,7 @@ const scenarios: { name: string; run: (ctx: RaceContext) => Promise<void> }[] = 
   },
   {
     name: "(d) slow PUT ?digest=GOOD racing a cancel (DELETE)",
+    algorithms: ["sha256"], // no digest is claimed by an attacker here: one algorithm is enough
     run: async (ctx) => {
       await race(ctx, { method: "PUT", path: putDigest(ctx, ctx.good), bytes: ctx.good.bytes }, async () => {
         await step("fast DELETE", ctx.location, { method: "DELETE" });
@@ -187,11 +188,13 @@ const scenarios: { name: string; run: (ctx: RaceContext) => Promise<void> }[] = 
   },
   {
     name: "(d) a first PATCH of GOOD, then a slow PUT ?digest=GOOD with the rest racing a cancel (DELETE)",
+    algorithms: ["sha256"],
     run: async (ctx) => {
       // The first chunk leaves stored state behind (parts and a tail, or one whole object) for the cancel to free.
       const split = ctx.size === "multipart" ? partSize + 3 * KiB : 32 * KiB;
       await step("first PATCH", ctx.location, send("PATCH", ctx.good.bytes.subarray(0, split), ctx.framing));
       const rest = ctx.good.bytes.subarray(split);
+      // The rest is small: the slow PUT gets half of it at once (race() cuts small bodies in half).
       await race({ ...ctx, size: "small" }, { method: "PUT", path: putDigest(ctx, ctx.good), bytes: rest }, async () => {
         await step("fast DELETE", ctx.location, { method: "DELETE" });
       });
@@ -257,9 +260,10 @@ describe("racing requests on one upload session never make a digest serve other 
   for (const scenario of scenarios) {
     describe(scenario.name, () => {
       for (const { label, algorithm, size, framing } of matrix) {
+        if (scenario.algorithms && !scenario.algorithms.includes(algorithm)) continue;
         it(label, async () => {
-          // Small races are cheap: repeat them.
-          for (let round = 0; round < (size === "small" ? 3 : 1); round++) {
+          // The interleaving is forced by the held body, so one round of each is the whole race.
+          {
             const repo = uniqueRepo("race");
             const ctx: RaceContext = { repo, location: await openSession(repo), framing, size, ...(await makeBlobs(size, algorithm)) };
             await scenario.run(ctx);
