@@ -4,7 +4,7 @@ import type { Env } from "../env";
 import { loadConfig } from "../config";
 import { RegistryError } from "../protocol/errors";
 import { formatDigest, requireDigest } from "../protocol/digest";
-import { parseReference, requireName } from "../protocol/names";
+import { parseLookupReference, parseReference, requireName } from "../protocol/names";
 import { parseRangeHeader, contentRangeHeader, parseUploadContentRange } from "../protocol/ranges";
 import { parsePageRequest, nextLink } from "../protocol/pagination";
 import { MEDIA_TYPES } from "../protocol/mediatypes";
@@ -109,7 +109,7 @@ app.get("/v2/:name{.+}/tags/list", pull, async (c) => {
 
 // ---- manifests ----
 app.get("/v2/:name{.+}/manifests/:reference", pull, async (c) => {
-  const ref = parseReference(c.req.param("reference"));
+  const ref = parseLookupReference(c.req.param("reference"));
   const head = c.req.method === "HEAD";
   const m = await getManifest(c.var.deps, c.var.name, ref, !head);
   const headers = {

@@ -3,6 +3,21 @@
 import { RegistryError } from "./errors";
 import { parseDigest, formatDigest, type Digest } from "./digest";
 import { MANIFEST_KINDS, FOREIGN_LAYER_TYPES, essence, isValidMediaType, type ManifestKind } from "./mediatypes";
+import { checkJsonLimits, type JsonLimits } from "./json-limits";
+
+/**
+ * Most descriptors one manifest may hold: config, layers, index entries and subject together. Each distinct one
+ * costs a storage read when the manifest is pushed (a subrequest: the Free plan allows 1,000 per request), and real
+ * images stay far below (overlayfs stacks at most 128 layers). Beyond it: 400 MANIFEST_INVALID before any read.
+ */
+export const MAX_MANIFEST_REFERENCES = 1000;
+
+/**
+ * What JSON.parse may be asked to build from a manifest (checked on the bytes first, see json-limits.ts). A real
+ * manifest nests 5 deep (index, manifests, entry, platform, os.features) and a 1,000-entry index with platforms and
+ * a few annotations is about 25,000 tokens.
+ */
+export const MANIFEST_JSON_LIMITS: JsonLimits = { maxDepth: 32, maxTokens: 100_000 };
 
 export interface Descriptor {
   mediaType: string;
@@ -53,6 +68,9 @@ function checkAnnotations(value: unknown, where: string): asserts value is Recor
  * Content-Type; when both are present they must agree.
  */
 export function parseManifest(bytes: Uint8Array, contentType: string | null): ParsedManifest {
+  const exceeded = checkJsonLimits(bytes, MANIFEST_JSON_LIMITS);
+  if (exceeded?.limit === "depth") invalid(`manifest JSON is nested deeper than ${exceeded.max} levels (at byte ${exceeded.offset})`, { limit: exceeded.max });
+  if (exceeded) invalid(`manifest has more than ${exceeded.max} JSON tokens (arrays, objects, strings, numbers, literals)`, { limit: exceeded.max });
   let doc: unknown;
   try {
     doc = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
@@ -84,6 +102,15 @@ export function parseManifest(bytes: Uint8Array, contentType: string | null): Pa
   if (m.artifactType !== undefined && !isValidMediaType(m.artifactType)) invalid("artifactType invalid");
   if (m.annotations !== undefined) checkAnnotations(m.annotations, "annotations");
   const subject = m.subject === undefined ? undefined : parseDescriptor(m.subject, "subject");
+  // Counted before any descriptor is read, so a huge list costs no more than its length.
+  const listed = kind === "image" ? 1 + (Array.isArray(m.layers) ? m.layers.length : 0) : Array.isArray(m.manifests) ? m.manifests.length : 0;
+  const references = listed + (subject ? 1 : 0);
+  if (references > MAX_MANIFEST_REFERENCES) {
+    invalid(`manifest has ${references} descriptors (config, layers, manifests and subject); at most ${MAX_MANIFEST_REFERENCES} are accepted`, {
+      limit: MAX_MANIFEST_REFERENCES,
+      references,
+    });
+  }
 
   const result: ParsedManifest = { mediaType, kind, blobs: [], manifests: [], subject, annotations: m.annotations as Record<string, string> | undefined };
   if (kind === "image") {

@@ -44,3 +44,17 @@ export function parseReference(ref: string): Reference {
   }
   return { kind: "tag", tag: requireTag(ref) };
 }
+
+/**
+ * GET and HEAD: a reference that is neither a valid tag nor a digest names no manifest, so it is unknown (404
+ * MANIFEST_UNKNOWN, as distribution and zot answer); PUT and DELETE keep parseReference's 400.
+ */
+export function parseLookupReference(ref: string): Reference {
+  if (ref.includes(":")) {
+    const digest = parseDigest(ref);
+    if (digest) return { kind: "digest", digest };
+  } else if (isValidTag(ref)) {
+    return { kind: "tag", tag: ref };
+  }
+  throw new RegistryError("MANIFEST_UNKNOWN", `manifest ${JSON.stringify(ref.slice(0, 200))} unknown: not a valid tag or digest`, { reference: ref.slice(0, 200) });
+}

@@ -14,19 +14,47 @@ export interface StoredManifest {
   body?: ReadableStream<Uint8Array>;
 }
 
+/**
+ * Reads checking one reference each that run at once. Enough to hide storage latency; few enough that one manifest
+ * cannot flood the store or the isolate (a Worker has at most 6 connections open anyway; more calls wait).
+ */
+export const REFERENCE_CHECK_CONCURRENCY = 8;
+
+/**
+ * Checks that every blob and child manifest the manifest names is in the repository: one read per distinct digest
+ * (a manifest may name one blob many times), at most REFERENCE_CHECK_CONCURRENCY at once, and no new read once a
+ * reference is missing or a read failed. parseManifest has capped the number of descriptors.
+ */
 async function checkReferences(deps: RegistryDeps, name: string, parsed: ParsedManifest): Promise<void> {
+  // Keyed by kind and digest: a blob and a child manifest with one digest are two different checks.
+  const checks = new Map<string, { digest: string; exists: () => Promise<boolean> }>();
+  for (const d of parsed.blobs) {
+    const digest = formatDigest(d);
+    checks.set(`blob ${digest}`, { digest, exists: async () => (await statBlob(deps, name, d)) !== null });
+  }
+  for (const d of parsed.manifests) {
+    const digest = formatDigest(d);
+    checks.set(`manifest ${digest}`, { digest, exists: async () => (await deps.store.head(keys.manifest(name, d))) !== null });
+  }
+  const queue = [...checks.values()];
   const missing: string[] = [];
-  const checks = [
-    ...parsed.blobs.map(async (d) => {
-      if (!(await statBlob(deps, name, d))) missing.push(formatDigest(d));
-    }),
-    ...parsed.manifests.map(async (d) => {
-      if (!(await deps.store.head(keys.manifest(name, d)))) missing.push(formatDigest(d));
-    }),
-  ];
-  await Promise.all(checks);
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (next < queue.length && !missing.length && !failed) {
+      const check = queue[next++];
+      try {
+        if (!(await check.exists())) missing.push(check.digest);
+      } catch (err) {
+        failed = true; // the other workers start no new read; the request fails with this error
+        throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(REFERENCE_CHECK_CONCURRENCY, queue.length) }, worker));
   if (missing.length) {
-    throw new RegistryError("MANIFEST_BLOB_UNKNOWN", `manifest references ${missing.length} blob(s) or manifest(s) unknown to repository ${name}: ${missing[0]}${missing.length > 1 ? ", ..." : ""}`, { missing });
+    // The checks stop at the first missing reference, so `missing` lists those found by then, not all of them.
+    throw new RegistryError("MANIFEST_BLOB_UNKNOWN", `manifest references ${missing[0]}, unknown to repository ${name}${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ""}`, { missing });
   }
 }
 

@@ -1,4 +1,13 @@
 import { describe, it, expect } from "vitest";
+import { env } from "cloudflare:workers";
+import type { Env } from "../../src/env";
+import { loadConfig } from "../../src/config";
+import { createStore } from "../../src/storage";
+import type { ObjectStore } from "../../src/storage/types";
+import { StorageError } from "../../src/storage/types";
+import { putManifest as putManifestOp, REFERENCE_CHECK_CONCURRENCY } from "../../src/registry/manifests";
+import { parseReference } from "../../src/protocol/names";
+import { RegistryError } from "../../src/protocol/errors";
 import {
   registry,
   uniqueRepo,
@@ -261,7 +270,8 @@ describe("PUT by digest and ?tag=", () => {
     const repo = uniqueRepo();
     const img = await pushImage(repo, "seed");
     await expectError(await putManifest(repo, "sha256:abc", img.manifest), 400, "DIGEST_INVALID");
-    await expectError(await registry(`/v2/${repo}/manifests/sha256:abc`), 400, "DIGEST_INVALID");
+    // GET and HEAD of it: no manifest has that name (see "GET errors")
+    await expectError(await registry(`/v2/${repo}/manifests/sha256:abc`), 404, "MANIFEST_UNKNOWN");
   });
 
   it("PUT by digest with ?tag=a&tag=b tags it under every name", async () => {
@@ -484,9 +494,175 @@ describe("GET errors", () => {
     expect(head.status).toBe(404);
   });
 
+  // As distribution and zot answer: a reference that is neither a valid tag nor a digest names no manifest.
+  // PUT keeps its 400 (the client tries to create something invalid).
+  it.each([
+    ["a tag starting with '-'", "-bad-"],
+    ["a tag starting with '.'", ".x"],
+    ["colons in a tag", "v1:tag:with:colons"],
+    ["a tag of 129 characters", "x".repeat(129)],
+    ["a tag of 5000 characters", "x".repeat(5000)],
+    ["a short sha256 digest", "sha256:abc"],
+    ["an uppercase sha256 digest", `sha256:${"A".repeat(64)}`],
+    ["an unknown algorithm", `md5:${"a".repeat(32)}`],
+    ["a space", encodeURIComponent("a b")],
+  ])("GET and HEAD of %s answer 404 MANIFEST_UNKNOWN; PUT answers 400", async (_what, reference) => {
+    const repo = uniqueRepo();
+    const img = await pushImage(repo, "v1");
+    await expectError(await registry(`/v2/${repo}/manifests/${reference}`), 404, "MANIFEST_UNKNOWN");
+    const head = await registry(`/v2/${repo}/manifests/${reference}`, { method: "HEAD" });
+    expect(head.status).toBe(404);
+    expect((await head.arrayBuffer()).byteLength).toBe(0);
+    const put = await putManifest(repo, reference, img.manifest);
+    expect(put.status).toBe(400);
+    expect((await put.json<{ errors: { code: string }[] }>()).errors[0].code).toMatch(/^(MANIFEST_INVALID|DIGEST_INVALID)$/);
+  });
+
   it("answers 400 NAME_INVALID for a bad repository name", async () => {
     await expectError(await registry(`/v2/Bad/Name/manifests/v1`), 400, "NAME_INVALID");
     await expectError(await registry(`/v2/a__-b/manifests/v1`, { method: "PUT", body: "{}" }), 400, "NAME_INVALID");
     await expectError(await registry(`/v2/-x/manifests/v1`, { method: "DELETE" }), 400, "NAME_INVALID");
   });
 });
+
+describe("references: cap, de-duplication and bounded concurrency", () => {
+  /** The real store of this project (R2 or S3), with its reads counted and the reads in flight tracked. */
+  function countingStore(failAt?: number) {
+    const store = createStore(loadConfig(env as unknown as Env));
+    const stats = { reads: [] as string[], inFlight: 0, maxInFlight: 0 };
+    const counted = (method: "head" | "get") => async (key: string, ...rest: unknown[]) => {
+      stats.reads.push(key);
+      if (failAt !== undefined && stats.reads.length === failAt) throw new StorageError("injected failure");
+      stats.inFlight++;
+      stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+      try {
+        return await (store[method] as (...a: unknown[]) => Promise<unknown>).call(store, key, ...rest);
+      } finally {
+        stats.inFlight--;
+      }
+    };
+    const wrapped = new Proxy(store, {
+      get(target, prop) {
+        if (prop === "head" || prop === "get") return counted(prop);
+        const v = Reflect.get(target, prop);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    }) as ObjectStore;
+    return { deps: { store: wrapped, settings: loadConfig(env as unknown as Env).registry }, stats };
+  }
+  const body = (doc: unknown) => manifestBytes(doc);
+
+  // 20,000 descriptors are at least 140,000 JSON tokens: the token limit refuses them before the cap is counted.
+  it.each([
+    [20000, /more than 100000 JSON tokens/, { limit: 100000 }],
+    [1000, /at most 1000/, { limit: 1000, references: 1001 }],
+  ])("answers 400 MANIFEST_INVALID for %i layers that name one blob, and stores nothing", async (count, message, detail) => {
+    const repo = uniqueRepo();
+    await pushBlob(repo, "{}");
+    await pushBlob(repo, "one layer");
+    const layer = await descriptorOf(MEDIA.ociLayer, "one layer");
+    const m = imageManifest(await descriptorOf(MEDIA.ociConfig, "{}"), Array(count).fill(layer));
+    const err = await expectError(await putManifest(repo, "huge", m), 400, "MANIFEST_INVALID");
+    expect(err.message).toMatch(message);
+    expect(err.detail).toEqual(detail);
+    await expectError(await registry(`/v2/${repo}/manifests/huge`), 404, "MANIFEST_UNKNOWN");
+  });
+
+  it("the cap answers before any storage read", async () => {
+    const repo = uniqueRepo();
+    const { deps, stats } = countingStore();
+    const layer = await descriptorOf(MEDIA.ociLayer, "never pushed");
+    const m = imageManifest(await descriptorOf(MEDIA.ociConfig, "{}"), Array(1000).fill(layer));
+    await expect(putManifestOp(deps, repo, parseReference("t"), body(m), MEDIA.ociManifest)).rejects.toMatchObject({ code: "MANIFEST_INVALID" });
+    expect(stats.reads).toEqual([]);
+  });
+
+  it("accepts a manifest that names one blob 999 times (1,000 descriptors with the config)", async () => {
+    const repo = uniqueRepo();
+    await pushBlob(repo, "{}");
+    await pushBlob(repo, "one layer");
+    const layer = await descriptorOf(MEDIA.ociLayer, "one layer");
+    const m = imageManifest(await descriptorOf(MEDIA.ociConfig, "{}"), Array(999).fill(layer));
+    const res = await putManifest(repo, "many", m);
+    expect(res.status, await res.clone().text()).toBe(201);
+    await expectManifest(repo, "many", manifestBytes(m), MEDIA.ociManifest);
+  });
+
+  it("reads each distinct blob once, with at most REFERENCE_CHECK_CONCURRENCY reads in flight", async () => {
+    const repo = uniqueRepo();
+    await pushBlob(repo, "{}");
+    const distinct: Descriptor[] = [];
+    for (let i = 0; i < 16; i++) {
+      await pushBlob(repo, `layer ${i}`);
+      distinct.push(await descriptorOf(MEDIA.ociLayer, `layer ${i}`));
+    }
+    // 640 layers: each of the 16 blobs 40 times, interleaved; the config once more as a layer
+    const config = await descriptorOf(MEDIA.ociConfig, "{}");
+    const layers = [...Array.from({ length: 640 }, (_, i) => distinct[i % 16]), { ...config, mediaType: MEDIA.ociLayer }];
+    const { deps, stats } = countingStore();
+    const result = await putManifestOp(deps, repo, parseReference("dedup"), body(imageManifest(config, layers)), MEDIA.ociManifest);
+    expect(formatted(result.digest)).toBe(await digestOf(body(imageManifest(config, layers))));
+    expect(stats.reads).toHaveLength(17);
+    expect(new Set(stats.reads).size).toBe(17);
+    expect(REFERENCE_CHECK_CONCURRENCY).toBe(8);
+    expect(stats.maxInFlight).toBe(REFERENCE_CHECK_CONCURRENCY);
+  });
+
+  it("reads each distinct index child once, with bounded concurrency", async () => {
+    const repo = uniqueRepo();
+    const children: Descriptor[] = [];
+    for (let i = 0; i < 9; i++) children.push((await pushImage(repo, `c${i}`)).descriptor);
+    const entries = Array.from({ length: 300 }, (_, i) => children[i % 9]);
+    const { deps, stats } = countingStore();
+    await putManifestOp(deps, repo, parseReference("idx"), body(indexManifest(entries)), MEDIA.ociIndex);
+    expect(stats.reads).toHaveLength(9);
+    expect(stats.maxInFlight).toBeLessThanOrEqual(REFERENCE_CHECK_CONCURRENCY);
+  });
+
+  it("stops reading once a reference is missing", async () => {
+    const repo = uniqueRepo();
+    await pushBlob(repo, "{}");
+    const missing = await Promise.all(Array.from({ length: 200 }, (_, i) => descriptorOf(MEDIA.ociLayer, `missing ${i}`)));
+    const { deps, stats } = countingStore();
+    const err = await putManifestOp(deps, repo, parseReference("t"), body(imageManifest(await descriptorOf(MEDIA.ociConfig, "{}"), missing)), MEDIA.ociManifest).catch((e) => e);
+    expect(err).toBeInstanceOf(RegistryError);
+    expect((err as RegistryError).code).toBe("MANIFEST_BLOB_UNKNOWN");
+    // the first 8 reads start together; only the config, which exists, can be followed by one more read
+    expect(stats.reads.length).toBeLessThanOrEqual(REFERENCE_CHECK_CONCURRENCY + 1);
+    expect(((err as RegistryError).detail as { missing: string[] }).missing.length).toBeGreaterThan(0);
+  });
+
+  it("a storage failure stops the checks: no read starts after the error", async () => {
+    const repo = uniqueRepo();
+    await pushBlob(repo, "{}");
+    const layers = await Promise.all(Array.from({ length: 200 }, (_, i) => descriptorOf(MEDIA.ociLayer, `absent ${i}`)));
+    const { deps, stats } = countingStore(3);
+    await expect(putManifestOp(deps, repo, parseReference("t"), body(imageManifest(await descriptorOf(MEDIA.ociConfig, "{}"), layers)), MEDIA.ociManifest)).rejects.toBeInstanceOf(StorageError);
+    const after = stats.reads.length;
+    await new Promise((r) => setTimeout(r, 200));
+    expect(stats.reads.length).toBe(after);
+    expect(after).toBeLessThanOrEqual(REFERENCE_CHECK_CONCURRENCY + 1);
+  });
+});
+
+describe("hostile manifests", () => {
+  const LIMIT = 4 * 1024 * 1024;
+  const hostile = (value: string) =>
+    new TextEncoder().encode(`{"schemaVersion":2,"mediaType":"${MEDIA.ociManifest}","x":${value}}`.padEnd(LIMIT, " "));
+
+  it.each([
+    ["deep arrays", () => "[".repeat(LIMIT / 2 - 100) + "]".repeat(LIMIT / 2 - 100), /nested deeper than 32/],
+    ["2M tiny array elements", () => "[" + "0,".repeat(LIMIT / 2 - 100) + "0]", /more than 100000 JSON tokens/],
+  ])("answers 400 MANIFEST_INVALID for 4 MiB of %s, and stores nothing", async (_what, make, message) => {
+    const repo = uniqueRepo();
+    const bytes = hostile(make());
+    expect(bytes.byteLength).toBe(LIMIT);
+    const res = await registry(`/v2/${repo}/manifests/t`, { method: "PUT", body: bytes, headers: { "Content-Type": MEDIA.ociManifest } });
+    expect((await expectError(res, 400, "MANIFEST_INVALID")).message).toMatch(message);
+    await expectError(await registry(`/v2/${repo}/manifests/t`), 404, "MANIFEST_UNKNOWN");
+  });
+});
+
+function formatted(d: { algorithm: string; hex: string }): string {
+  return `${d.algorithm}:${d.hex}`;
+}

@@ -1,5 +1,6 @@
-import { describe, it, expect } from "vitest";
-import { parseManifest, referrerDescriptor } from "../../src/protocol/manifest";
+import { describe, it, expect, vi, afterEach } from "vitest";
+import { parseManifest, referrerDescriptor, MAX_MANIFEST_REFERENCES, MANIFEST_JSON_LIMITS } from "../../src/protocol/manifest";
+import { checkJsonLimits, type JsonLimits } from "../../src/protocol/json-limits";
 import { MEDIA_TYPES } from "../../src/protocol/mediatypes";
 import { RegistryError } from "../../src/protocol/errors";
 import { formatDigest, parseDigest } from "../../src/protocol/digest";
@@ -19,7 +20,7 @@ const index = (extra: Record<string, unknown> = {}) => ({
 
 function invalid(doc: unknown, contentType: string | null = null): RegistryError {
   try {
-    parseManifest(enc(doc), contentType);
+    parseManifest(doc instanceof Uint8Array ? doc : enc(doc), contentType);
   } catch (err) {
     expect(err).toBeInstanceOf(RegistryError);
     expect((err as RegistryError).code).toBe("MANIFEST_INVALID");
@@ -241,5 +242,172 @@ describe("referrerDescriptor", () => {
   it("omits empty annotations and a missing artifactType", () => {
     const parsed = parseManifest(enc(index({ annotations: {} })), null);
     expect(referrerDescriptor(parsed, parseDigest(d("9"))!, 1)).toEqual({ mediaType: MEDIA_TYPES.ociIndex, digest: d("9"), size: 1 });
+  });
+});
+
+describe("checkJsonLimits: the pre-scan before JSON.parse", () => {
+  const check = (text: string, limits: Partial<JsonLimits> = {}) => checkJsonLimits(enc(text), { maxDepth: 1000, maxTokens: 1e9, ...limits });
+  const nest = (n: number, open = "[", close = "]") => open.repeat(n) + close.repeat(n);
+
+  it("passes documents within both limits, the empty input included", () => {
+    expect(check("")).toBeNull();
+    expect(check("{}", { maxDepth: 1, maxTokens: 1 })).toBeNull();
+    expect(check(JSON.stringify(image()), { maxDepth: 3, maxTokens: 40 })).toBeNull();
+  });
+
+  it("allows exactly maxDepth nested containers and rejects one more, at the byte that opens it", () => {
+    expect(check(nest(32), { maxDepth: 32 })).toBeNull();
+    expect(check(nest(33), { maxDepth: 32 })).toEqual({ limit: "depth", max: 32, offset: 32 });
+    expect(check('{"a":'.repeat(32) + "0" + "}".repeat(32), { maxDepth: 32 })).toBeNull();
+    expect(check('{"a":'.repeat(33) + "0" + "}".repeat(33), { maxDepth: 32 })).toEqual({ limit: "depth", max: 32, offset: 32 * 5 });
+    // arrays and objects mixed; siblings do not add up, only nesting does
+    expect(check('[{"a":[{"b":[]}]}]', { maxDepth: 5 })).toBeNull();
+    expect(check('[{"a":[{"b":[[]]}]}]', { maxDepth: 5 })?.limit).toBe("depth");
+    expect(check("[[[]],[[]],[[]]]", { maxDepth: 3 })).toBeNull();
+  });
+
+  it("counts arrays, objects, strings, keys and bare values as tokens, exactly", () => {
+    const doc = '{"a":[1,true,null,"x",-1.5e3,false],"b":{}}'; // {} "a" [] 1 true null "x" -1.5e3 false "b" {} = 11
+    expect(check(doc, { maxTokens: 11 })).toBeNull();
+    expect(check(doc, { maxTokens: 10 })).toEqual({ limit: "tokens", max: 10, offset: doc.lastIndexOf("{") });
+    expect(check("[12345,678]", { maxTokens: 3 })).toBeNull();
+    expect(check("[12345,678]", { maxTokens: 2 })).toEqual({ limit: "tokens", max: 2, offset: 7 });
+    expect(check(" [ 1 ,\t2 \r\n, 3 ] ", { maxTokens: 4 })).toBeNull();
+    expect(check(" [ 1 ,\t2 \r\n, 3 ] ", { maxTokens: 3 })?.limit).toBe("tokens");
+    expect(check('"a string"', { maxTokens: 1 })).toBeNull();
+    expect(check("0", { maxTokens: 0 })).toEqual({ limit: "tokens", max: 0, offset: 0 });
+  });
+
+  it("ignores brackets, braces, commas, colons and spaces inside strings and keys", () => {
+    expect(check(`["${"[{".repeat(100)}"]`, { maxDepth: 1, maxTokens: 2 })).toBeNull();
+    expect(check(`{"[[[[": "]]]]{{", "a b,c:d": 1}`, { maxDepth: 1, maxTokens: 6 })).toBeNull();
+    expect(check(`["é[[[", "日本[{"]`, { maxDepth: 1, maxTokens: 3 })).toBeNull();
+  });
+
+  it("skips escaped quotes and sees the quote after an escaped backslash as the end of the string", () => {
+    // the string is  "\"[[["  : its inner quote is escaped, so the brackets stay inside it
+    expect(check(String.raw`["\"[[[", 1]`, { maxDepth: 1, maxTokens: 3 })).toBeNull();
+    // the string is  "\\"  : it ends at the second quote, and the brackets after it are real
+    expect(check(String.raw`["\\", [[[]]]]`, { maxDepth: 3 })?.limit).toBe("depth");
+    expect(check(String.raw`["\\", [[[]]]]`, { maxDepth: 4 })).toBeNull();
+    // \\\" : an escaped backslash, then an escaped quote: still inside
+    expect(check(String.raw`["\\\"[[", 2]`, { maxDepth: 1, maxTokens: 3 })).toBeNull();
+    // \u escapes and every short escape
+    expect(check(String.raw`["\u0022[\u005b", "\/\b\f\n\r\t"]`, { maxDepth: 1, maxTokens: 3 })).toBeNull();
+  });
+
+  it("stops at an unbalanced closing bracket (JSON.parse rejects the document there)", () => {
+    expect(check("]" + nest(100), { maxDepth: 2 })).toBeNull();
+    expect(() => JSON.parse("]" + nest(100))).toThrow(SyntaxError);
+  });
+
+  it("agrees with the depth and token count of what JSON.parse builds, on random documents with tricky strings", () => {
+    let x = 12345;
+    const rand = (n: number) => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 8) % n;
+    const pieces = ['"', "\\", "[", "]", "{", "}", ",", ":", " ", "é", "\u2028", "\n", "a", "\u0000", "😀"];
+    const str = () => Array.from({ length: rand(6) }, () => pieces[rand(pieces.length)]).join("");
+    const value = (depth: number): unknown => {
+      const r = rand(depth > 6 ? 4 : 7);
+      if (r === 0) return str();
+      if (r === 1) return rand(1000) - 500 + rand(100) / 8;
+      if (r === 2) return [true, false, null][rand(3)];
+      if (r === 3) return rand(2) ? [] : {};
+      if (r === 4 || r === 5) return Array.from({ length: rand(4) }, () => value(depth + 1));
+      return Object.fromEntries(Array.from({ length: rand(4) }, () => [str() + rand(99), value(depth + 1)]));
+    };
+    const measure = (v: unknown): { depth: number; tokens: number } => {
+      if (Array.isArray(v)) {
+        const inner = v.map(measure);
+        return { depth: 1 + Math.max(0, ...inner.map((m) => m.depth)), tokens: 1 + inner.reduce((s, m) => s + m.tokens, 0) };
+      }
+      if (v !== null && typeof v === "object") {
+        const inner = Object.values(v).map(measure);
+        return { depth: 1 + Math.max(0, ...inner.map((m) => m.depth)), tokens: 1 + Object.keys(v).length + inner.reduce((s, m) => s + m.tokens, 0) };
+      }
+      return { depth: 0, tokens: 1 };
+    };
+    for (let i = 0; i < 500; i++) {
+      const doc = value(0);
+      const text = JSON.stringify(doc, null, rand(2) ? 0 : 1);
+      const { depth, tokens } = measure(JSON.parse(text));
+      expect(checkJsonLimits(enc(text), { maxDepth: depth, maxTokens: tokens }), text).toBeNull();
+      if (depth > 0) expect(checkJsonLimits(enc(text), { maxDepth: depth - 1, maxTokens: tokens })?.limit, text).toBe("depth");
+      expect(checkJsonLimits(enc(text), { maxDepth: depth, maxTokens: tokens - 1 })?.limit, text).toBe("tokens");
+    }
+  });
+});
+
+describe("parseManifest: bounded cost", () => {
+  const MiB4 = 4 * 1024 * 1024;
+  /** An image manifest whose extra field "x" holds `value`, padded with spaces to 4 MiB. */
+  const hostile = (value: string) => {
+    const text = `{"schemaVersion":2,"mediaType":"${MEDIA_TYPES.ociManifest}","config":${JSON.stringify(CONFIG)},"layers":[],"x":${value}}`;
+    return enc(text.padEnd(MiB4, " "));
+  };
+  afterEach(() => vi.restoreAllMocks());
+
+  it.each([
+    ["deep arrays", () => "[".repeat(MiB4 / 2 - 200) + "]".repeat(MiB4 / 2 - 200), /nested deeper than 32/],
+    ["deep objects", () => '{"a":'.repeat(600_000) + "0" + "}".repeat(600_000), /nested deeper than 32/],
+    ["2M tiny array elements", () => "[" + "0,".repeat(MiB4 / 2 - 200) + "0]", /more than 100000 JSON tokens/],
+    ["empty objects", () => "[" + "{},".repeat(MiB4 / 3 - 200) + "{}]", /more than 100000 JSON tokens/],
+    ["many keys", () => "{" + Array.from({ length: 350_000 }, (_, i) => `"${i}":0`).join(",") + "}", /more than 100000 JSON tokens/],
+  ])("rejects a 4 MiB manifest of %s before JSON.parse runs", (_what, make, message) => {
+    const bytes = hostile(make());
+    expect(bytes.byteLength).toBe(MiB4);
+    const parse = vi.spyOn(JSON, "parse");
+    expect(invalid(bytes).message).toMatch(message);
+    expect(parse).not.toHaveBeenCalled();
+  });
+
+  it("parses a 4 MiB manifest made of one long string", () => {
+    const bytes = hostile(JSON.stringify("a".repeat(MiB4 - 400)));
+    expect(parseManifest(bytes, null).kind).toBe("image");
+  });
+
+  it("accepts nesting up to the limit and tokens up to the limit", () => {
+    expect(MANIFEST_JSON_LIMITS).toEqual({ maxDepth: 32, maxTokens: 100_000 });
+    // the manifest object is depth 1, "x" adds 31 more
+    expect(parseManifest(hostile("[".repeat(31) + "]".repeat(31)), null).kind).toBe("image");
+    expect(invalid(hostile("[".repeat(32) + "]".repeat(32))).message).toMatch(/nested deeper than 32/);
+    // the object 1, "schemaVersion" 2 2, "mediaType" "..." 2, "config" {...} 1 + 7, "layers" [] 2, "x" 1
+    const used = 16;
+    const fill = (n: number) => "[" + "0,".repeat(n - 2) + "0]"; // n - 1 zeros + the array
+    expect(parseManifest(hostile(fill(100_000 - used)), null).kind).toBe("image");
+    expect(invalid(hostile(fill(100_001 - used))).message).toMatch(/more than 100000 JSON tokens/);
+  });
+});
+
+describe("parseManifest: reference cap", () => {
+  const layers = (n: number) => Array.from({ length: n }, () => LAYER);
+  const entries = (n: number) => index().manifests.flatMap((e) => Array(n).fill(e));
+  const subject = { mediaType: MEDIA_TYPES.ociManifest, digest: d("5"), size: 1 };
+
+  it("is 1000 descriptors: config, layers, index entries and subject all count", () => {
+    expect(MAX_MANIFEST_REFERENCES).toBe(1000);
+    expect(parseManifest(enc(image({ layers: layers(999) })), null).blobs).toHaveLength(1000);
+    expect(parseManifest(enc(image({ layers: layers(998), subject })), null).blobs).toHaveLength(999);
+    expect(parseManifest(enc(index({ manifests: entries(1000) })), null).manifests).toHaveLength(1000);
+    expect(parseManifest(enc(index({ manifests: entries(999), subject })), null).manifests).toHaveLength(999);
+  });
+
+  it.each([
+    ["an image with 1000 layers", image({ layers: layers(1000) }), 1001],
+    ["an image with 999 layers and a subject", image({ layers: layers(999), subject }), 1001],
+    ["an index with 1001 entries", index({ manifests: entries(1001) }), 1001],
+    ["an index with 1000 entries and a subject", index({ manifests: entries(1000), subject }), 1001],
+  ])("rejects %s, naming the cap", (_what, doc, count) => {
+    const err = invalid(doc);
+    expect(err.message).toMatch(/at most 1000/);
+    expect(err.detail).toEqual({ limit: 1000, references: count });
+  });
+
+  it("20000 layers naming one blob pass the token limit first (7 tokens per descriptor at least)", () => {
+    const parse = vi.spyOn(JSON, "parse");
+    expect(invalid(image({ layers: layers(20000) })).message).toMatch(/more than 100000 JSON tokens/);
+    expect(parse).not.toHaveBeenCalled();
+    // 14,000 layers fit the token limit at 7 tokens each: then the cap answers
+    expect(invalid(image({ layers: layers(14000) })).detail).toEqual({ limit: 1000, references: 14001 });
+    parse.mockRestore();
   });
 });

@@ -1,5 +1,5 @@
 import { describe, it, expect } from "vitest";
-import { isValidName, requireName, isValidTag, requireTag, parseReference, MAX_NAME_LENGTH } from "../../src/protocol/names";
+import { isValidName, requireName, isValidTag, requireTag, parseReference, parseLookupReference, MAX_NAME_LENGTH } from "../../src/protocol/names";
 import { RegistryError } from "../../src/protocol/errors";
 
 function thrown(fn: () => unknown): RegistryError {
@@ -110,5 +110,25 @@ describe("parseReference", () => {
   it("rejects a bad tag with a 400", () => {
     expect(thrown(() => parseReference("x".repeat(129))).status).toBe(400);
     expect(thrown(() => parseReference(".x")).status).toBe(400);
+  });
+});
+
+describe("parseLookupReference (GET and HEAD)", () => {
+  const digest = `sha256:${"b".repeat(64)}`;
+  it("reads tags and digests as parseReference does", () => {
+    expect(parseLookupReference("v1")).toEqual({ kind: "tag", tag: "v1" });
+    expect(parseLookupReference("x".repeat(128))).toEqual({ kind: "tag", tag: "x".repeat(128) });
+    expect(parseLookupReference(digest)).toEqual(parseReference(digest));
+  });
+  it.each(["-bad-", ".x", "", "x".repeat(129), "v1:tag:with:colons", "sha256:abc", `sha256:${"B".repeat(64)}`, "a b", "é"])(
+    "answers 404 MANIFEST_UNKNOWN for %j: no manifest has that name",
+    (ref) => {
+      const err = thrown(() => parseLookupReference(ref));
+      expect(err.code).toBe("MANIFEST_UNKNOWN");
+      expect(err.status).toBe(404);
+    },
+  );
+  it("quotes at most 200 characters of a long reference", () => {
+    expect(thrown(() => parseLookupReference("y".repeat(5000))).message.length).toBeLessThan(300);
   });
 });
