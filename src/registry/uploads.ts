@@ -144,12 +144,13 @@ async function putStreamHashed(store: ObjectStore, key: string, body: ReadableSt
   );
   try {
     await store.put(key, source, { length });
+    if (failure) throw failure; // a store that swallowed the stream's error must not pass for a success
   } catch (err) {
+    await hasher.abort(err).catch(() => {});
     throw failure ?? err;
   } finally {
     await reader.cancel();
   }
-  if (failure) throw failure; // a store that swallowed the stream's error must not pass for a success
   await hasher.close();
   return toHex(await digest.digest);
 }
