@@ -115,6 +115,7 @@ function sizeMismatch(received: number, expected: number): RegistryError {
  */
 async function putStreamHashed(store: ObjectStore, key: string, body: ReadableStream<Uint8Array>, length: number): Promise<string> {
   const digest = new crypto.DigestStream("SHA-256");
+  digest.digest.catch(() => {}); // rejects when the hash is aborted; awaited only on success
   const hasher = digest.getWriter();
   const reader = new PartReader(body, WHOLE_READ);
   let received = 0;
@@ -221,6 +222,7 @@ async function writeWholeBlob(deps: RegistryDeps, scratch: Scratch, body: Readab
   }
   const partSize = deps.settings.partSize;
   const digest = new crypto.DigestStream("SHA-256");
+  digest.digest.catch(() => {}); // rejects when the hash is aborted; awaited only on success
   const hasher = digest.getWriter();
   const queue = new ChunkQueue();
   const writer = new PartWriter(store, scratch, null);
