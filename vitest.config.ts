@@ -13,6 +13,9 @@ import { defineConfig } from "vitest/config";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { authTestBindings, authTestRateLimits } from "./test/auth/bindings.mjs";
 
+// In every project: a failed test's result leaves the test process before the next test can stall (see the file).
+const setupFiles = ["./test/support/report-failures-promptly.ts"];
+
 const workers = (name: string, include: string[], vars: Record<string, string>, miniflare: Record<string, unknown> = {}) => ({
   plugins: [
     cloudflareTest({
@@ -20,7 +23,7 @@ const workers = (name: string, include: string[], vars: Record<string, string>, 
       miniflare: { bindings: vars, ...miniflare },
     }),
   ],
-  test: { name, include, testTimeout: 120_000 },
+  test: { name, include, setupFiles, testTimeout: 120_000 },
 });
 
 // A workers project whose worker uses STORAGE_BACKEND=s3 on the RGW that the project's globalSetup starts.
@@ -47,7 +50,7 @@ const s3Workers = (name: string, include: string[], vars: Record<string, string>
   ],
   // As wrangler.toml's [alias]: the AWS SDK's XML parser that works in Workers (see src/storage/sdk-xml.ts).
   resolve: { alias: [{ find: /^@aws-sdk\/xml-builder$/, replacement: fileURLToPath(new URL("./src/storage/sdk-xml.ts", import.meta.url)) }] },
-  test: { name, include, testTimeout: 120_000, hookTimeout: 120_000, globalSetup: ["./test/s3/global-setup.ts"] },
+  test: { name, include, setupFiles, testTimeout: 120_000, hookTimeout: 120_000, globalSetup: ["./test/s3/global-setup.ts"] },
 });
 
 const projects = [
@@ -62,6 +65,7 @@ const projects = [
       name: "e2e",
       include: ["test/e2e/**/*.test.ts", "test/tooling/*.test.ts"],
       environment: "node",
+      setupFiles,
       testTimeout: 600_000,
       hookTimeout: 300_000,
       fileParallelism: false,

@@ -1,7 +1,14 @@
 // Starts and stops a real S3 server (Ceph RADOS Gateway, infra/ceph-s3/) on free 127.0.0.1 ports, from Node:
 // used by the vitest globalSetup of the S3 projects and by the end-to-end tests.
-import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+//
+// The daemons detach (own session, parent init), so killing the process that started them leaves them running.
+// Two nets: clusters still up when this process exits are stopped by an exit handler (the stall watchdog ends
+// vitest with process.exit, which skips globalSetup teardowns but runs exit handlers); and each cluster's directory
+// is made under SKIFF_RGW_DIR when set, which npm test (scripts/test.mjs) sweeps after every vitest process, for
+// test processes killed outright.
+import { execFile, execFileSync } from "node:child_process";
+import { rmSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -25,8 +32,25 @@ export interface Rgw extends RgwInfo {
   stop(): Promise<void>;
 }
 
+/** The clusters this process started and has not stopped: CEPH_DIR -> the directory to delete. */
+const live = new Map<string, string>();
+let exitHook = false;
+
+function stopLiveAtExit(): void {
+  for (const [cephDir, dir] of live) {
+    try {
+      execFileSync(join(INFRA, "stop.sh"), [], { env: { ...process.env, CEPH_DIR: cephDir }, stdio: "ignore", timeout: 20_000 });
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // nothing more can be done while exiting; npm test's sweep is the next net
+    }
+  }
+}
+
 export async function startRgw(opts: { bucket?: string; osdStore?: "memstore" | "bluestore" } = {}): Promise<Rgw> {
-  const dir = await mkdtemp(join(tmpdir(), "skiff-rgw-"));
+  const parent = process.env.SKIFF_RGW_DIR || tmpdir();
+  await mkdir(parent, { recursive: true });
+  const dir = await mkdtemp(join(parent, "skiff-rgw-"));
   const accessKeyId = "skiff-test";
   const secretAccessKey = `secret-${crypto.randomUUID()}`;
   const bucket = opts.bucket ?? "skiff-test";
@@ -40,8 +64,15 @@ export async function startRgw(opts: { bucket?: string; osdStore?: "memstore" | 
   };
   const stop = async () => {
     await run(join(INFRA, "stop.sh"), [], { env }).catch(() => {});
+    live.delete(env.CEPH_DIR);
     await rm(dir, { recursive: true, force: true });
   };
+  // Registered before start.sh runs: a process that dies mid-start may already have some daemons up.
+  live.set(env.CEPH_DIR, dir);
+  if (!exitHook) {
+    exitHook = true;
+    process.once("exit", stopLiveAtExit);
+  }
   try {
     await run(join(INFRA, "start.sh"), [], { env, timeout: 120_000 });
   } catch (err) {

@@ -16,6 +16,7 @@ const TOOLS = {
   podman: ["podman"],
   buildah: ["buildah"],
   distribution: ["docker-registry"],
+  ceph: ["ceph-mon", "ceph-osd", "radosgw", "ceph"], // a local Ceph RGW (infra/ceph-s3)
 } as const;
 export type Tool = keyof typeof TOOLS;
 
@@ -39,7 +40,8 @@ function onPath(exe: string): boolean {
 /** Why `tool` cannot run here, or null when it can. */
 export function unavailable(tool: Tool): string | null {
   const missing = TOOLS[tool].filter((exe) => !onPath(exe));
-  if (missing.length) return `${tool}: ${missing.join(", ")} not installed (apt-get install docker.io skopeo podman buildah docker-registry)`;
+  const apt = tool === "ceph" ? "ceph-mon ceph-osd radosgw ceph-common" : "docker.io skopeo podman buildah docker-registry";
+  if (missing.length) return `${tool}: ${missing.join(", ")} not installed (apt-get install ${apt})`;
   if (NEEDS_ROOT.includes(tool) && process.getuid?.() !== 0) return `${tool}: needs root here (dockerd, vfs storage)`;
   return null;
 }

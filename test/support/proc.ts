@@ -171,6 +171,17 @@ export async function descendants(pid: number): Promise<{ pid: number; comm: str
   return out;
 }
 
+/** CPU time (user + system) a process has used so far, in seconds, or null when it is gone. */
+export function cpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields from the 3rd (state) on
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ is 100 on Linux)
+  } catch {
+    return null;
+  }
+}
+
 /** Resident set size of a process in bytes (VmRSS), or null when it is gone. */
 export function rssBytes(pid: number): number | null {
   try {
