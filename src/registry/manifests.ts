@@ -6,6 +6,7 @@ import { requireTag, type Reference } from "../protocol/names";
 import { keys } from "../storage/keys";
 import type { RegistryDeps } from "./deps";
 import { statBlob } from "./blobs";
+import { eachLimited } from "../lib/concurrency";
 
 export interface StoredManifest {
   digest: Digest;
@@ -36,22 +37,12 @@ async function checkReferences(deps: RegistryDeps, name: string, parsed: ParsedM
     const digest = formatDigest(d);
     checks.set(`manifest ${digest}`, { digest, exists: async () => (await deps.store.head(keys.manifest(name, d))) !== null });
   }
-  const queue = [...checks.values()];
   const missing: string[] = [];
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (next < queue.length && !missing.length && !failed) {
-      const check = queue[next++];
-      try {
-        if (!(await check.exists())) missing.push(check.digest);
-      } catch (err) {
-        failed = true; // the other workers start no new read; the request fails with this error
-        throw err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(REFERENCE_CHECK_CONCURRENCY, queue.length) }, worker));
+  await eachLimited([...checks.values()], REFERENCE_CHECK_CONCURRENCY, async (check) => {
+    if (await check.exists()) return;
+    missing.push(check.digest);
+    return "stop";
+  });
   if (missing.length) {
     // The checks stop at the first missing reference, so `missing` lists those found by then, not all of them.
     throw new RegistryError("MANIFEST_BLOB_UNKNOWN", `manifest references ${missing[0]}, unknown to repository ${name}${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ""}`, { missing });

@@ -156,14 +156,34 @@ async function putStreamHashed(store: ObjectStore, key: string, body: ReadableSt
   return toHex(await digest.digest);
 }
 
-/** Writes parts of exactly `partSize` bytes into a multipart upload; at most one part in flight. */
+/**
+ * Cuts bytes into parts of exactly `partSize` bytes and writes each into a multipart upload (created on the first
+ * full part) as soon as it is full; at most one part in flight. Bytes past the last full part stay buffered.
+ */
 class PartWriter {
   private inflight: Promise<void> = Promise.resolve();
+  private readonly queue = new ChunkQueue();
   constructor(
     private readonly store: ObjectStore,
     private readonly scratch: Scratch,
+    private readonly partSize: number,
     public multipart: MultipartRef | null,
   ) {}
+
+  /** Bytes held past the last full part. */
+  get buffered(): number {
+    return this.queue.size;
+  }
+
+  async add(bytes: Uint8Array): Promise<void> {
+    this.queue.push(bytes);
+    while (this.queue.size >= this.partSize) await this.write(this.queue.take(this.partSize));
+  }
+
+  /** Removes and returns the buffered bytes. */
+  takeRest(): Uint8Array {
+    return this.queue.takeAll();
+  }
 
   get parts(): number {
     return this.multipart?.etags.length ?? 0;
@@ -191,7 +211,8 @@ class PartWriter {
 }
 
 /** Stores the last bytes of a blob and completes the multipart upload (or writes one object when there is none). */
-async function finishObject(store: ObjectStore, scratch: Scratch, writer: PartWriter, rest: Uint8Array, algorithm: DigestAlgorithm, size: number): Promise<FinishedObject> {
+async function finishObject(store: ObjectStore, scratch: Scratch, writer: PartWriter, algorithm: DigestAlgorithm, size: number): Promise<FinishedObject> {
+  const rest = writer.takeRest();
   const m = writer.multipart;
   if (!m) {
     // Everything is in memory (less than one part): hash it right here and store it as one new object.
@@ -214,26 +235,24 @@ async function finishObject(store: ObjectStore, scratch: Scratch, writer: PartWr
  */
 async function writeWholeBlob(deps: RegistryDeps, scratch: Scratch, body: ReadableStream<Uint8Array> | null, length: number | undefined, keepEmpty: boolean): Promise<FinishedObject | null> {
   const { store } = deps;
-  if (!body || length === 0) return keepEmpty ? finishObject(store, scratch, new PartWriter(store, scratch, null), new Uint8Array(0), "sha256", 0) : null;
+  const partSize = deps.settings.partSize;
+  if (!body || length === 0) return keepEmpty ? finishObject(store, scratch, new PartWriter(store, scratch, partSize, null), "sha256", 0) : null;
   if (length !== undefined && length <= MAX_WHOLE_OBJECT) {
     const key = scratch.newObjectKey();
     const hex = await putStreamHashed(store, key, body, length);
     return { key, size: length, hash: { algorithm: "sha256", hex } };
   }
-  const partSize = deps.settings.partSize;
   const digest = new crypto.DigestStream("SHA-256");
   digest.digest.catch(() => {}); // rejects when the hash is aborted; awaited only on success
   const hasher = digest.getWriter();
-  const queue = new ChunkQueue();
-  const writer = new PartWriter(store, scratch, null);
+  const writer = new PartWriter(store, scratch, partSize, null);
   let received = 0;
   try {
     for await (const piece of readForParts(body, partSize, 0)) {
       received += piece.byteLength;
       if (length !== undefined && received > length) throw sizeMismatch(received, length);
       await hasher.write(piece);
-      queue.push(piece);
-      while (queue.size >= partSize) await writer.write(queue.take(partSize));
+      await writer.add(piece);
     }
     await writer.flush();
   } catch (err) {
@@ -248,17 +267,13 @@ async function writeWholeBlob(deps: RegistryDeps, scratch: Scratch, body: Readab
   await hasher.close();
   const hex = toHex(await digest.digest);
   if (received === 0 && !keepEmpty) return null;
-  const rest = queue.takeAll();
-  const obj = await finishObject(store, scratch, writer, rest, "sha256", received);
+  const obj = await finishObject(store, scratch, writer, "sha256", received);
   return { key: obj.key, size: received, hash: { algorithm: "sha256", hex } };
 }
 
 interface Received {
-  /** The multipart upload now holding the session's full parts (the session's, or a new one of this request). */
-  multipart: MultipartRef | null;
+  /** Its multipart upload holds the session's full parts (the session's, or a new one of this request); it buffers the rest. */
   writer: PartWriter;
-  /** Bytes past the last full part. */
-  rest: Uint8Array;
   received: number;
 }
 
@@ -270,32 +285,27 @@ interface Received {
 async function receiveChunk(deps: RegistryDeps, scratch: Scratch, content: UploadContent, body: ReadableStream<Uint8Array> | null, length: number | undefined): Promise<Received> {
   const { store } = deps;
   const partSize = content.kind === "chunks" ? content.partSize : deps.settings.partSize;
-  const queue = new ChunkQueue();
   // Parts go on in the session's multipart upload; the etag list is copied, the session's own stays as loaded.
-  const writer = new PartWriter(store, scratch, content.kind === "chunks" && content.multipart ? { ...content.multipart, etags: [...content.multipart.etags] } : null);
+  const writer = new PartWriter(store, scratch, partSize, content.kind === "chunks" && content.multipart ? { ...content.multipart, etags: [...content.multipart.etags] } : null);
   if (content.kind === "chunks" && content.tail) {
     const tail = await store.get(content.tail.key);
     if (!tail || tail.size !== content.tail.size) throw new RegistryError("BLOB_UPLOAD_INVALID", "upload state is inconsistent; restart the upload");
-    queue.push(new Uint8Array(await new Response(tail.body).arrayBuffer()));
+    await writer.add(new Uint8Array(await new Response(tail.body).arrayBuffer()));
   }
   let pendingObject = content.kind === "object" ? content : null;
   let received = 0;
   try {
     if (body) {
-      for await (const piece of readForParts(body, partSize, queue.size)) {
+      for await (const piece of readForParts(body, partSize, writer.buffered)) {
         if (pendingObject) {
           const stored = await store.get(pendingObject.key);
           if (!stored || stored.size !== pendingObject.size) throw new RegistryError("BLOB_UPLOAD_INVALID", "upload state is inconsistent; restart the upload");
           pendingObject = null;
-          for await (const old of readForParts(stored.body, partSize, 0)) {
-            queue.push(old);
-            while (queue.size >= partSize) await writer.write(queue.take(partSize));
-          }
+          for await (const old of readForParts(stored.body, partSize, 0)) await writer.add(old);
         }
         received += piece.byteLength;
         if (length !== undefined && received > length) throw sizeMismatch(received, length);
-        queue.push(piece);
-        while (queue.size >= partSize) await writer.write(queue.take(partSize));
+        await writer.add(piece);
       }
     }
     await writer.flush();
@@ -304,7 +314,7 @@ async function receiveChunk(deps: RegistryDeps, scratch: Scratch, content: Uploa
     throw bodyBroke(err);
   }
   if (length !== undefined && received !== length) throw sizeMismatch(received, length);
-  return { multipart: writer.multipart, writer, rest: queue.takeAll(), received };
+  return { writer, received };
 }
 
 /** Deletes objects a published state no longer names (best effort: leftovers are garbage, never wrong data). */
@@ -340,12 +350,13 @@ export async function appendChunk(
     } else {
       const r = await receiveChunk(deps, scratch, before, body, opts.length);
       if (r.received === 0) return;
+      const rest = r.writer.takeRest();
       let tail = null;
-      if (r.rest.byteLength > 0) {
-        tail = { key: scratch.newTailKey(session.state.id), size: r.rest.byteLength };
-        await deps.store.put(tail.key, r.rest, { ifNoneMatch: "*" });
+      if (rest.byteLength > 0) {
+        tail = { key: scratch.newTailKey(session.state.id), size: rest.byteLength };
+        await deps.store.put(tail.key, rest, { ifNoneMatch: "*" });
       }
-      next = { kind: "chunks", partSize: before.kind === "chunks" ? before.partSize : deps.settings.partSize, multipart: r.multipart, tail };
+      next = { kind: "chunks", partSize: before.kind === "chunks" ? before.partSize : deps.settings.partSize, multipart: r.writer.multipart, tail };
     }
     if (!(await publishContent(deps, session, next))) throw concurrentChange();
     scratch.keep();
@@ -399,8 +410,8 @@ export async function completeUpload(
     const owned = contentObjects(before);
     // 3. The final object, immutable from now on.
     if (received) {
-      const size = received.writer.multipart ? uploadOffset(before) + received.received : received.rest.byteLength;
-      finished = await finishObject(store, scratch, received.writer, received.rest, digest.algorithm, size);
+      const size = received.writer.multipart ? uploadOffset(before) + received.received : received.writer.buffered;
+      finished = await finishObject(store, scratch, received.writer, digest.algorithm, size);
     }
     const obj = finished!;
     // 4. Verify exactly that object: its in-flight hash, or a read-back.

@@ -18,6 +18,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { cancelStream } from "./streams";
+import { eachLimited } from "../lib/concurrency";
 import { StorageError, type ListOptions, type ListResult, type ObjectBody, type ObjectInfo, type ObjectStore, type PartRef, type PutBody, type PutOptions } from "./types";
 
 export interface S3Settings {
@@ -135,19 +136,6 @@ function fixedLength(body: ReadableStream<Uint8Array>, length: number): Readable
   return fixed.readable;
 }
 
-/** Runs `fn` over `items` with at most `limit` calls in flight; results keep the input order. */
-async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
 
 /** Puts `base`'s origin (and path, if any) in front of a presigned URL's path and query. */
 export function rebaseUrl(url: string, base: string): string {
@@ -262,6 +250,15 @@ export class S3Store implements ObjectStore {
     }
   }
 
+  /** HEADs each key, HEAD_CONCURRENCY at once; a key gone meanwhile is null. */
+  private async headAll(keys: string[]): Promise<(ObjectInfo | null)[]> {
+    const out = new Array<ObjectInfo | null>(keys.length);
+    await eachLimited(keys, HEAD_CONCURRENCY, async (key, i) => {
+      out[i] = await this.head(key);
+    });
+    return out;
+  }
+
   async list(opts: ListOptions): Promise<ListResult> {
     let page;
     try {
@@ -281,7 +278,7 @@ export class S3Store implements ObjectStore {
     // S3 listings carry no user metadata or content type. Only when the caller needs them, fetch them with a HEAD
     // per key (a subrequest each); an object deleted meanwhile is left out, as a later listing would.
     const objects = opts.metadata
-      ? await mapLimited(listed, HEAD_CONCURRENCY, (o) => this.head(o.Key!.slice(this.prefix.length)))
+      ? await this.headAll(listed.map((o) => o.Key!.slice(this.prefix.length)))
       : listed.map((o): ObjectInfo => ({ key: o.Key!.slice(this.prefix.length), size: o.Size ?? 0, etag: bareEtag(o.ETag), metadata: {} }));
     return {
       objects: objects.filter((o): o is ObjectInfo => o !== null),
