@@ -4,16 +4,13 @@
 // summary line ("tests: N passed, N failed, N skipped") for CI's log reader. `npm run test:unit` and `test:e2e` are
 // this script with ARGS, so every entry point follows the same rules.
 //
-// Why separate processes, and why a stalled one runs again: workerd (the local Workers runtime) now and then spins on
-// the simulated R2 bucket: its event loop never goes idle, so no timer inside it fires and a test in it can never
-// time out. It has only been seen in the api-r2 project, and its chance grows with the work done in one workerd. So
-// api-r2 runs one file per process (EACH_FILE), and test/support/stall-watchdog.ts stops a process that stalls
-// anyway (exit 75), after writing which tests failed so far and which files had not finished. Only those files run
-// again, at most three times more, with a loud note. Nothing that failed is forgotten: a test that failed before a
-// stall fails npm test even when the rerun passes, and the summary counts every failure of every attempt.
-//
-// The Ceph daemons of the S3 tests detach from vitest, so a killed vitest cannot take them along: every cluster is
-// made under a directory of this run (SKIFF_RGW_DIR, see test/s3/rgw.ts), which is swept after every vitest process.
+// The rule (the why, and the measured stall rates: docs/testing.md#stalls): a hang can neither eat CI's time nor hide
+// a failure. The local workerd can spin where no test timeout fires, so api-r2 runs one file per process
+// (EACH_FILE), test/support/stall-watchdog.ts stops a stalled process (exit 75) after writing which tests failed and
+// which files had not finished, and only those files run again, at most three times more, with a loud note. A test
+// that failed in any attempt fails npm test even when the rerun passes; the summary counts every attempt's failures.
+// Ceph clusters of the S3 tests are made under this run's SKIFF_RGW_DIR (test/s3/rgw.ts) and swept after every
+// vitest process, since their daemons outlive a killed vitest.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";

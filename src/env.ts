@@ -28,7 +28,7 @@ export interface Env {
   SKIFF_AUTH?: string;
   /** Secret: users, one `name:hash` per line (htpasswd bcrypt lines or `npm run user -- add NAME`). */
   AUTH_USERS?: string;
-  /** JSON access rules: admins, groups, public repositories, rules (see src/auth/rules.ts and the README). */
+  /** JSON access rules: admins, groups, public repositories, rules (see src/auth/rules.ts and README "Setting up auth"). */
   AUTH_RULES?: string;
   /** Secret: the private JWK that signs tokens (`npm run keygen`). */
   AUTH_SIGNING_KEY?: string;

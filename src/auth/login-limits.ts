@@ -3,7 +3,8 @@
 // LOGIN_LIMIT_ADDRESS (limits and period in wrangler.toml), before the password hash is computed.
 //
 // The binding counts calls; it cannot count only failures or peek without counting, so right and wrong
-// passwords count alike. That is also what the CPU needs: each check costs 16-100 ms whatever its outcome.
+// passwords count alike. That is also what the CPU needs: each check costs tens of milliseconds whatever its outcome
+// (README "Setting up auth").
 // Refresh tokens are not counted: they are signed tokens that cannot be guessed, and checking one is cheap.
 
 /** The Workers rate limiting binding (`[[ratelimits]]` in wrangler.toml). */

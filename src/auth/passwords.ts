@@ -81,7 +81,8 @@ export function standInHash(users: Iterable<PasswordHash>): PasswordHash {
   return { kind: "pbkdf2-sha256", iterations, salt: crypto.getRandomValues(new Uint8Array(16)), hash: crypto.getRandomValues(new Uint8Array(32)), entry: "" };
 }
 
-/** Rough CPU cost in PBKDF2 iterations (measured: 100k iterations ~16 ms, bcrypt cost 10 ~55 ms, doubling per cost). */
+/** Rough CPU cost in PBKDF2 iterations: bcrypt cost 10 weighs about 3.4 times PBKDF2 at 100k, doubling per cost
+ *  (the measured figures: README "Setting up auth", from test/auth/bench.mts). */
 function relativeCost(h: PasswordHash): number {
   return h.kind === "bcrypt" ? 2 ** h.cost * 340 : h.iterations;
 }

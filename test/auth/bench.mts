@@ -1,6 +1,7 @@
 // CPU cost of auth per request, measured in Node with the same code the Worker runs (jose over WebCrypto,
-// bcryptjs in pure JS). Timings inside workerd/Miniflare are not representative (see platform-facts.md); Node's
-// WebCrypto (OpenSSL) and workerd's (BoringSSL) are both native, and V8 runs bcryptjs in both.
+// bcryptjs in pure JS). Timings inside workerd/Miniflare are not representative (workerd's clocks stand still while
+// code runs without I/O); Node's WebCrypto (OpenSSL) and workerd's (BoringSSL) are both native, and V8 runs bcryptjs
+// in both. Its figures are quoted once, in README "Setting up auth".
 //   npx tsx test/auth/bench.mts
 import bcrypt from "bcryptjs";
 import { generateKeyPair, exportJWK } from "jose";

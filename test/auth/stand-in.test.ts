@@ -23,7 +23,7 @@ describe("standInHash", () => {
     const tie = [await pbkdf2(1000), bcryptOf(6), await pbkdf2(50_000)];
     expect(params(standInHash(tie))).toEqual({ kind: "pbkdf2-sha256", iterations: 50_000 });
     expect(params(standInHash([...tie].reverse()))).toEqual({ kind: "pbkdf2-sha256", iterations: 50_000 });
-    // bcrypt cost 10 (~55 ms) outweighs PBKDF2 100k (~16 ms).
+    // bcrypt cost 10 outweighs PBKDF2 100k (relativeCost in src/auth/passwords.ts; figures: README "Setting up auth").
     expect(params(standInHash([await pbkdf2(100_000), bcryptOf(10)]))).toEqual({ kind: "bcrypt", cost: 10 });
   });
 

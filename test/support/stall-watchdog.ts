@@ -3,9 +3,9 @@
 // Tests in workerd cannot always time out by themselves: when a worker's event loop never goes idle (a busy loop in
 // the runtime or the local R2 simulator), workerd never fires the test's own timer, and vitest waits forever. This
 // reporter runs in vitest's Node process, which stays responsive. When no test has started or finished for
-// SKIFF_TEST_STALL_SECONDS (default 300: seven times the slowest test, a 1 GiB chunked upload under load), it names
-// what was running, shows the test processes with their CPU use, kills them, and exits with STALLED_EXIT_CODE,
-// which scripts/test.mjs (npm test) tells apart from a failure.
+// SKIFF_TEST_STALL_SECONDS (default 300, well above the slowest test; where stalls happen and how often:
+// docs/testing.md#stalls), it names what was running, shows the test processes with their CPU use, kills them,
+// and exits with STALLED_EXIT_CODE, which scripts/test.mjs (npm test) tells apart from a failure.
 //
 // A stopped run writes no other report, so before exiting the watchdog writes its own to SKIFF_TEST_STALL_REPORT
 // (when set, by npm test): the tests that failed before the stall, the counts of the test files that finished, and
