@@ -1,7 +1,7 @@
 // A linear pre-scan of JSON bytes that bounds what JSON.parse would build, before it builds anything.
-// Why: JSON.parse of a hostile 4 MiB manifest (a million nested arrays, two million tiny elements) took seconds and
-// grew the isolate past the 128 MB a production isolate has (before and after: bench/manifest-cost/results.md).
-// This scan is one pass over the bytes with a few counters and no allocation.
+// Why: JSON.parse of a hostile 4 MiB manifest (a million nested arrays, two million tiny elements) took seconds
+// and, at worst, grew the isolate past the 128 MB a production isolate has (before and after:
+// bench/manifest-cost/results.md). This scan is one pass over the bytes with a few counters and no allocation.
 
 export interface JsonLimits {
   /** Most arrays/objects open at once (the top-level object counts as 1). */
