@@ -15,10 +15,10 @@ import type { RegistryDeps } from "../registry/deps";
 import { requireBlob, unlinkBlob, mountBlob } from "../registry/blobs";
 import { startUpload, loadUpload, appendChunk, completeUpload, uploadMonolithic, cancelUpload, uploadHeaders, type UploadSession } from "../registry/uploads";
 import { putManifest, getManifest, deleteManifest } from "../registry/manifests";
-import { readLimited } from "./body";
+import { readLimited } from "./read-limited";
 import { listTags, listRepositories, listReferrers, referrersIndex } from "../registry/listings";
 import { API_VERSION_HEADER, toErrorResponse } from "./responses";
-import { tokenRoutes } from "./token";
+import { tokenRoutes } from "./routes/token";
 
 type Vars = { deps: RegistryDeps; principal: Principal; name: string };
 type AppEnv = { Bindings: Env; Variables: Vars };

@@ -10,10 +10,10 @@
 import { RegistryError } from "../protocol/errors";
 import { DIGEST_ALGORITHMS, formatDigest, toHex, type Digest, type DigestAlgorithm } from "../protocol/digest";
 import { uploadRangeHeader } from "../protocol/ranges";
-import { keys } from "../storage/keys";
+import { keys } from "./paths";
 import type { ObjectStore } from "../storage/types";
-import { ChunkQueue } from "./chunks";
-import { PartReader, readForParts } from "./body";
+import { ChunkQueue } from "../streams/chunk-queue";
+import { PartReader, readForParts } from "../streams/part-reader";
 import { commitBlob, type BlobLocation } from "./blobs";
 import type { RegistryDeps } from "./deps";
 import {
@@ -36,7 +36,7 @@ export { startUpload, loadUpload, type UploadSession, type UploadState } from ".
 const MAX_PARTS = 10_000;
 /** The largest request stored as one object (R2 and S3 take single puts up to 5 GB). */
 const MAX_WHOLE_OBJECT = 4 * 1024 ** 3;
-/** Read size when streaming a whole object: bounded memory, few reads (see body.ts). */
+/** Read size when streaming a whole object: bounded memory, few reads (see streams/part-reader.ts). */
 const WHOLE_READ = 1 << 20;
 
 export function uploadLocation(s: UploadState): string {

@@ -1,11 +1,10 @@
-// Reading upload bodies in large pieces that line up with multipart parts.
+// Reading a body in large pieces that line up with multipart parts.
 //
-// workerd hands a request body to a default reader in 4 KiB chunks: 256 reads, promise round trips and hash writes
-// per MiB. Measured under wrangler dev (bench/floor), that alone cost 2.4-2.8 ms of CPU per MiB received, five times
-// the native SHA-256. A BYOB reader's readAtLeast (a workerd extension) fills a whole buffer per read: 0.2-0.6 ms
-// per MiB. Reading exactly up to the next part boundary also lets the caller hand each part to storage as the very
-// buffer the socket filled, with no copy. Bodies that are not byte streams (one built from a JS ReadableStream, as
-// in some tests) fall back to the default reader.
+// workerd hands a request body to a default reader in 4 KiB chunks, each a promise round trip and a hash write.
+// A BYOB reader's readAtLeast (a workerd extension) fills a whole buffer per read, which costs far less CPU, and
+// reading exactly up to the next part boundary lets the caller hand each part to storage as the very buffer the
+// socket filled, with no copy. Bodies that are not byte streams (built from a JS ReadableStream, as in some tests)
+// fall back to the default reader.
 
 /** The first read: small, so that small bodies (configs, manifests, short chunks) never allocate a whole part. */
 export const FIRST_READ = 1 << 20;

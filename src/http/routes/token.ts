@@ -1,19 +1,19 @@
 // Skiff's own token endpoint (Docker token auth spec): GET /token (Basic auth, `docker login`), POST /token
 // (OAuth2 form: password and refresh_token grants, containerd and docker's identity tokens), and the public keys.
 import { Hono, type Context } from "hono";
-import type { Env } from "../env";
-import { loadConfig } from "../config";
-import type { TokenAuthSettings } from "../auth/settings";
-import type { Scope } from "../auth/types";
-import { keysFor, tokenContext } from "../auth/context";
-import { checkPassword, parseBasic } from "../auth/credentials";
-import { grant, mergeScopes, parseScope, formatScope } from "../auth/rules";
-import { TokenError, issueAccessToken, issueRefreshToken, passwordVersion, verifyRefreshToken, nowSeconds } from "../auth/tokens";
-import { constantTimeEqual } from "../auth/passwords";
-import { allowLogin, LOGIN_RETRY_AFTER_SECONDS } from "../auth/login-limits";
-import { USER_NAME } from "../auth/rules";
-import { toErrorResponse } from "./responses";
-import { readLimited } from "./body";
+import type { Env } from "../../env";
+import { loadConfig } from "../../config";
+import type { TokenAuthSettings } from "../../auth/settings";
+import type { Scope } from "../../auth/types";
+import { keysFor, tokenContext } from "../../auth/context";
+import { checkPassword, parseBasic } from "../../auth/credentials";
+import { grant, mergeScopes, parseScope, formatScope } from "../../auth/rules";
+import { TokenError, issueAccessToken, issueRefreshToken, passwordVersion, verifyRefreshToken, nowSeconds } from "../../auth/tokens";
+import { constantTimeEqual } from "../../auth/passwords";
+import { allowLogin, LOGIN_RETRY_AFTER_SECONDS } from "../../auth/login-limits";
+import { USER_NAME } from "../../auth/rules";
+import { toErrorResponse } from "../responses";
+import { readLimited } from "../read-limited";
 
 type TokenEnv = { Bindings: Env };
 type C = Context<TokenEnv>;
