@@ -1,6 +1,6 @@
 // The HTTP layer: hono routes that map requests to registry operations and results to responses. Nothing else.
 import { Hono, type Context, type MiddlewareHandler } from "hono";
-import type { Env } from "../env";
+import type { Env } from "../config/settings";
 import { loadConfig } from "../config";
 import { RegistryError } from "../protocol/errors";
 import { formatDigest, requireDigest } from "../protocol/digest";

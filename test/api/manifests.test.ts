@@ -1,6 +1,6 @@
 import { describe, it, expect } from "vitest";
 import { env } from "cloudflare:workers";
-import type { Env } from "../../src/env";
+import type { Env } from "../../src/config/settings";
 import { loadConfig } from "../../src/config";
 import { createStore } from "../../src/storage";
 import type { ObjectStore } from "../../src/storage/types";

@@ -1,7 +1,7 @@
 // Skiff's own token endpoint (Docker token auth spec): GET /token (Basic auth, `docker login`), POST /token
 // (OAuth2 form: password and refresh_token grants, containerd and docker's identity tokens), and the public keys.
 import { Hono, type Context } from "hono";
-import type { Env } from "../../env";
+import type { Env } from "../../config/settings";
 import { loadConfig } from "../../config";
 import type { TokenAuthSettings } from "../../auth/settings";
 import type { Scope } from "../../auth/types";

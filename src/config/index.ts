@@ -1,8 +1,9 @@
-// Configuration: parsed once per isolate from the Worker's env, typed, validated with errors that name the setting.
-import type { Env, SettingName } from "./env";
-import { DEFAULT_SETTINGS, type RegistrySettings } from "./registry/deps";
-import { parseAuthSettings, type AuthSettings } from "./auth/settings";
-import { parseStorageConfig, type BlobRedirectConfig, type StorageConfig } from "./storage/config";
+// Configuration: parsed from the Worker's env, typed, validated with problems that name the setting.
+import type { Env } from "./settings";
+import { settingsReader } from "./read";
+import { UPLOAD_TTL_MS, type RegistrySettings } from "../registry/deps";
+import { parseAuthSettings, type AuthSettings } from "../auth/settings";
+import { parseStorageConfig, type BlobRedirectConfig, type StorageConfig } from "../storage/config";
 
 export interface Config {
   storage: StorageConfig;
@@ -21,23 +22,6 @@ export class ConfigError extends Error {
   }
 }
 
-function str(env: Env, name: SettingName): string | undefined {
-  const v = env[name];
-  return typeof v === "string" && v.trim() !== "" ? v.trim() : undefined;
-}
-
-function int(env: Env, name: SettingName, min: number, max: number, problems: string[], why?: string): number | undefined {
-  const v = str(env, name);
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    // The value is not quoted: problems are logged, and no setting's value belongs in a log.
-    problems.push(`${name} must be an integer from ${min} to ${max}${why ? ` (${why})` : ""}`);
-    return undefined;
-  }
-  return n;
-}
-
 export function parseConfig(env: Env): Config {
   const problems: string[] = [];
   const { storage, blobRedirect } = parseStorageConfig(env, problems);
@@ -46,18 +30,15 @@ export function parseConfig(env: Env): Config {
 
   // An upload holds up to two parts in memory (one in flight, the next being received) and a Worker has 128 MB in
   // all, shared by concurrent requests: at most 32 MiB keeps two parts at half of it. 5 MiB is S3's and R2's minimum.
-  const partMiB = int(env, "UPLOAD_PART_SIZE_MIB", 5, MAX_PART_SIZE_MIB, problems, "two parts must fit well inside a Worker's 128 MB");
-  const maxManifest = int(env, "MAX_MANIFEST_BYTES", 4 * 1024 * 1024, 32 * 1024 * 1024, problems);
+  const read = settingsReader(env, problems);
+  const partMiB = read.int("UPLOAD_PART_SIZE_MIB", { min: 5, max: MAX_PART_SIZE_MIB, why: "two parts must fit well inside a Worker's 128 MB" });
+  const maxManifestBytes = read.int("MAX_MANIFEST_BYTES", { min: 4 * 1024 * 1024, max: 32 * 1024 * 1024 });
   if (problems.length) throw new ConfigError(problems);
   return {
     storage: storage!,
     blobRedirect,
     auth,
-    registry: {
-      ...DEFAULT_SETTINGS,
-      ...(partMiB ? { partSize: partMiB * 1024 * 1024 } : {}),
-      ...(maxManifest ? { maxManifestBytes: maxManifest } : {}),
-    },
+    registry: { partSize: partMiB * 1024 * 1024, maxManifestBytes, uploadTtlMs: UPLOAD_TTL_MS },
   };
 }
 
