@@ -41,23 +41,3 @@ export function parseConfig(env: Env): Config {
     registry: { partSize: partMiB * 1024 * 1024, maxManifestBytes, uploadTtlMs: UPLOAD_TTL_MS },
   };
 }
-
-const cache = new WeakMap<object, Config | ConfigError>();
-
-/** The parsed config for this env; parsed once per isolate, a failure logged once. */
-export function loadConfig(env: Env): Config {
-  let c = cache.get(env);
-  if (!c) {
-    try {
-      c = parseConfig(env);
-      if (c.auth.mode === "open") console.warn("Skiff: SKIFF_AUTH=open: anyone can push and pull. For local development only.");
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      c = err;
-      console.error(err.message);
-    }
-    cache.set(env, c);
-  }
-  if (c instanceof ConfigError) throw c;
-  return c;
-}
