@@ -1,4 +1,5 @@
 // The Worker entry point.
-import { app } from "./http/app";
+import { createApp } from "./http/app";
+import { runtimeFor } from "./runtime";
 
-export default app;
+export default createApp(runtimeFor);

@@ -11,7 +11,7 @@
 //   PUT /parts-byob/<key>  multipart upload, body read by BYOB straight into each part's buffer, hashed on the way
 //   GET /get/<key>      stream an object back (the pull floor)
 //   PUT /parts/<key>    R2 multipart upload in parts of ?part= bytes (default 8 MiB), body read as Skiff reads it
-import { readForParts } from "../../src/registry/body";
+import { readForParts } from "../../src/streams/part-reader";
 
 function concat(pieces: Uint8Array[], n: number): Uint8Array {
   const out = new Uint8Array(n);
@@ -152,7 +152,7 @@ export default {
       return Response.json({ bytes: o?.size });
     }
     if (url.pathname.startsWith("/parts/")) {
-      // Multipart upload with the body read exactly as Skiff reads it (src/registry/body.ts), one part in flight
+      // Multipart upload with the body read exactly as Skiff reads it (src/streams/part-reader.ts), one part in flight
       // while the next is read, but no hashing and no registry bookkeeping.
       const partSize = Number(url.searchParams.get("part") ?? 8 << 20);
       const key = url.pathname.slice(7);

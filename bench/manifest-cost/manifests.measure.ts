@@ -3,7 +3,7 @@
 import { it } from "vitest";
 import { env } from "cloudflare:workers";
 import { registry as viaLoopback, uniqueRepo, pushBlob, descriptorOf, imageManifest, manifestBytes, MEDIA, ORIGIN } from "../../test/api/helpers";
-import { app } from "../../src/http/app";
+import app from "../../src/index";
 
 // MEASURE_DIRECT=1 calls the hono app in the test's own isolate, skipping the pool's loopback fetch, whose
 // transfer of a 4 MiB body dominated (and varied wildly under load); it measures the registry's own work.

@@ -2,7 +2,7 @@
 // keys. Service and realm come from the configuration (AUTH_SERVICE, AUTH_REALM), never from the request: a forged
 // Host header must not choose where clients send their passwords.
 import { RegistryError } from "../protocol/errors";
-import { importKeys, type ImportedKeys } from "./keys";
+import { importKeys, type ImportedKeys, type KeyConfig } from "./keys";
 import type { TokenAuthSettings } from "./settings";
 import type { TokenContext } from "./tokens";
 import { formatScope } from "./rules";
@@ -12,15 +12,24 @@ export function tokenContext(settings: TokenAuthSettings): TokenContext {
   return { issuer: settings.issuer, service: settings.service };
 }
 
-export async function keysFor(settings: TokenAuthSettings): Promise<ImportedKeys> {
-  if (!settings.keys) throw new RegistryError("UNAVAILABLE", "token auth has no signing key (AUTH_SIGNING_KEY)");
-  try {
-    return await importKeys(settings.keys);
-  } catch (e) {
-    // jose's messages name the problem (curve, length), never the key material.
-    console.error(`Skiff: the token keys could not be imported: ${(e as Error).message}`);
-    throw new RegistryError("UNAVAILABLE", "the token keys (AUTH_SIGNING_KEY / AUTH_VERIFY_KEYS) could not be loaded; see the Worker's log");
-  }
+/** The token keys as CryptoKeys, imported on first use. */
+export type KeySource = () => Promise<ImportedKeys>;
+
+/** Imports the keys once and keeps them; a failed import is logged and tried again by the next call. */
+export function keySource(config: KeyConfig | null): KeySource {
+  let imported: Promise<ImportedKeys> | null = null;
+  return async () => {
+    if (!config) throw new RegistryError("UNAVAILABLE", "token auth has no signing key (AUTH_SIGNING_KEY)");
+    const p = (imported ??= importKeys(config));
+    try {
+      return await p;
+    } catch (e) {
+      if (imported === p) imported = null;
+      // jose's messages name the problem (curve, length), never the key material.
+      console.error(`Skiff: the token keys could not be imported: ${(e as Error).message}`);
+      throw new RegistryError("UNAVAILABLE", "the token keys (AUTH_SIGNING_KEY / AUTH_VERIFY_KEYS) could not be loaded; see the Worker's log");
+    }
+  };
 }
 
 export type ChallengeError = "invalid_token" | "insufficient_scope";

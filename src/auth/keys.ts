@@ -3,7 +3,7 @@
 //
 // Each key carries its own `alg`; a token is verified only with the key its `kid` names and only with that
 // key's algorithm, so `alg: none`, HMAC-with-the-public-key and a key of another type never get a chance.
-// Keys are checked when the config is parsed (synchronously) and imported into WebCrypto once per isolate.
+// Keys are checked when the config is parsed (synchronously) and imported into WebCrypto on first use.
 import { importJWK, type JWK } from "jose";
 
 export type SigningAlg = "ES256" | "EdDSA" | "RS256";
@@ -98,21 +98,8 @@ export function parseKeys(signingText: string | undefined, verifyText: string | 
   return { signing, verify };
 }
 
-const imported = new WeakMap<KeyConfig, Promise<ImportedKeys>>();
-
-/** The keys as CryptoKeys, imported once per isolate (per parsed config). */
-export function importKeys(config: KeyConfig): Promise<ImportedKeys> {
-  let p = imported.get(config);
-  if (!p) {
-    p = doImport(config);
-    // A failed import is not cached forever: it is reported, and the next request tries again.
-    p.catch(() => imported.delete(config));
-    imported.set(config, p);
-  }
-  return p;
-}
-
-async function doImport(config: KeyConfig): Promise<ImportedKeys> {
+/** The keys as CryptoKeys (the caller keeps them: see keySource in context.ts). */
+export async function importKeys(config: KeyConfig): Promise<ImportedKeys> {
   const s = config.signing;
   const signingKey = (await importJWK(s.privateJwk!, s.alg)) as CryptoKey;
   const verify = new Map<string, { alg: SigningAlg; key: CryptoKey }>();

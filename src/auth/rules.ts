@@ -15,7 +15,7 @@
 // "push" includes "pull": every push reads (HEAD of blobs, GET of manifests), and clients ask for both.
 import { isValidName } from "../protocol/names";
 import type { Action, Scope } from "./types";
-import { parseJsonSetting } from "../config-values";
+import { parseJsonSetting } from "../config/values";
 
 export const ACTIONS: readonly Action[] = ["pull", "push", "delete"];
 export const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;

@@ -1,12 +1,13 @@
-// Auth settings, parsed from the Worker's env once per isolate (through loadConfig) and validated; every problem
+// Auth settings, parsed from the Worker's env by src/config and validated; every problem
 // names the setting it comes from and quotes none of its value (problems are logged; AUTH_USERS and
 // AUTH_SIGNING_KEY are secrets, AUTH_RULES may be one).
-import type { Env, SettingName } from "../env";
+import type { Env } from "../config/settings";
+import { settingsReader, type SettingsReader } from "../config/read";
 import { parsePasswordHash, standInHash, type PasswordHash } from "./passwords";
 import { parseRules, USER_NAME, type AccessRules } from "./rules";
 import { parseKeys, type KeyConfig } from "./keys";
 import { isRateLimiter, type LoginLimits } from "./login-limits";
-import { checkHttpUrl, isLoopbackHost } from "../config-values";
+import { checkHttpUrl, isLoopbackHost } from "../config/values";
 
 export interface TokenAuthSettings {
   mode: "token";
@@ -32,25 +33,6 @@ export interface TokenAuthSettings {
 
 export type AuthSettings = { mode: "open" } | TokenAuthSettings;
 
-export const DEFAULT_ACCESS_TTL_SECONDS = 300;
-export const DEFAULT_REFRESH_TTL_DAYS = 90;
-
-function setting(env: Env, name: SettingName): string | undefined {
-  const v = env[name];
-  return typeof v === "string" && v.trim() !== "" ? v.trim() : undefined;
-}
-
-function intSetting(env: Env, name: SettingName, min: number, max: number, fallback: number, problems: string[]): number {
-  const v = setting(env, name);
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    problems.push(`${name} must be an integer from ${min} to ${max}`);
-    return fallback;
-  }
-  return n;
-}
-
 /**
  * Parses AUTH_USERS: one `name:hash` per line (an htpasswd file as it is); blank lines and `#` comments are
  * skipped. Entries may also be separated by spaces, since hashes hold none (handy for one-line .dev.vars).
@@ -74,27 +56,24 @@ export function parseUsers(text: string | undefined, problems: string[]): Map<st
 }
 
 export function parseAuthSettings(env: Env, problems: string[]): AuthSettings {
-  const mode = setting(env, "SKIFF_AUTH") ?? "token";
-  if (mode === "open") return { mode: "open" };
-  if (mode !== "token") {
-    problems.push('SKIFF_AUTH must be "open" or "token"');
-    return { mode: "open" };
-  }
-  const users = parseUsers(setting(env, "AUTH_USERS"), problems);
-  const rules = parseRules(setting(env, "AUTH_RULES"), problems);
-  const keys = parseKeys(setting(env, "AUTH_SIGNING_KEY"), setting(env, "AUTH_VERIFY_KEYS"), problems);
+  const read = settingsReader(env, problems);
+  const mode = read.oneOf("SKIFF_AUTH", ["open", "token"]);
+  if (mode !== "token") return { mode: "open" }; // an invalid mode is a problem, and the config does not run
+  const users = parseUsers(read.text("AUTH_USERS"), problems);
+  const rules = parseRules(read.text("AUTH_RULES"), problems);
+  const keys = parseKeys(read.text("AUTH_SIGNING_KEY"), read.text("AUTH_VERIFY_KEYS"), problems);
   // Realm and service come from the configuration only: taken from the request, a forged Host header would
   // choose where clients send their passwords and which audience tokens get.
-  const service = setting(env, "AUTH_SERVICE");
+  const service = read.text("AUTH_SERVICE");
   if (service === undefined) problems.push("AUTH_SERVICE is required with token auth: this registry's host name as clients use it, such as registry.example.com (the tokens' audience)");
   else if (!/^[A-Za-z0-9._:\-\[\]]{1,253}$/.test(service)) problems.push("AUTH_SERVICE must be a host name such as registry.example.com (letters, digits, . _ : - [ ])");
-  const issuer = setting(env, "AUTH_ISSUER") ?? "skiff";
+  const issuer = read.text("AUTH_ISSUER");
   if (!/^[\x21-\x7e]{1,200}$/.test(issuer) || issuer.includes('"')) problems.push("AUTH_ISSUER must be printable ASCII without spaces or quotes");
-  const realm = parseRealm(setting(env, "AUTH_REALM"), problems);
-  const accessTtlSeconds = intSetting(env, "AUTH_TOKEN_TTL_SECONDS", 60, 3600, DEFAULT_ACCESS_TTL_SECONDS, problems);
-  const refreshTtlSeconds = intSetting(env, "AUTH_REFRESH_TTL_DAYS", 1, 3650, DEFAULT_REFRESH_TTL_DAYS, problems) * 86400;
+  const realm = parseRealm(read.text("AUTH_REALM"), problems);
+  const accessTtlSeconds = read.int("AUTH_TOKEN_TTL_SECONDS", { min: 60, max: 3600 });
+  const refreshTtlSeconds = read.int("AUTH_REFRESH_TTL_DAYS", { min: 1, max: 3650 }) * 86400;
 
-  const loginLimits = parseLoginLimits(env, problems);
+  const loginLimits = parseLoginLimits(env, read);
 
   let locked: string | undefined;
   if (users.size === 0) {
@@ -106,17 +85,12 @@ export function parseAuthSettings(env: Env, problems: string[]): AuthSettings {
 }
 
 /** AUTH_RATE_LIMIT: "on" (default) needs both rate limiting bindings of wrangler.toml; "off" checks passwords unlimited. */
-function parseLoginLimits(env: Env, problems: string[]): LoginLimits | null {
-  const mode = (setting(env, "AUTH_RATE_LIMIT") ?? "on").toLowerCase();
-  if (mode === "off") return null;
-  if (mode !== "on") {
-    problems.push('AUTH_RATE_LIMIT must be "on" or "off"');
-    return null;
-  }
+function parseLoginLimits(env: Env, read: SettingsReader): LoginLimits | null {
+  if (read.oneOf("AUTH_RATE_LIMIT", ["on", "off"]) !== "on") return null;
   const user = env.LOGIN_LIMIT_USER;
   const address = env.LOGIN_LIMIT_ADDRESS;
   for (const [name, binding] of [["LOGIN_LIMIT_USER", user], ["LOGIN_LIMIT_ADDRESS", address]] as const) {
-    if (!isRateLimiter(binding)) problems.push(`${name} must be a rate limiting binding ([[ratelimits]] in wrangler.toml, see README "Auth"), or set AUTH_RATE_LIMIT=off`);
+    if (!isRateLimiter(binding)) read.problem(`${name} must be a rate limiting binding ([[ratelimits]] in wrangler.toml, see README "Auth"), or set AUTH_RATE_LIMIT=off`);
   }
   return isRateLimiter(user) && isRateLimiter(address) ? { user, address } : null;
 }

@@ -2,13 +2,13 @@
 import { RegistryError } from "../protocol/errors";
 import type { Authorizer, Principal, Scope } from "./types";
 import type { TokenAuthSettings } from "./settings";
-import { challenge, keysFor, tokenContext } from "./context";
+import { challenge, tokenContext, type KeySource } from "./context";
 import { grant, isAdmin, formatScope } from "./rules";
 import { MAX_TOKEN_LENGTH, TokenError, covers, verifyAccessToken } from "./tokens";
 
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 
-export function tokenAuthorizer(settings: TokenAuthSettings): Authorizer {
+export function tokenAuthorizer(settings: TokenAuthSettings, keys: KeySource): Authorizer {
   return {
     async authorize(req, needed) {
       if (settings.locked) throw challenge(settings, needed, `this registry denies every request: ${settings.locked}`);
@@ -22,7 +22,7 @@ export function tokenAuthorizer(settings: TokenAuthSettings): Authorizer {
 
       let claims;
       try {
-        claims = await verifyAccessToken(await keysFor(settings), tokenContext(settings), m[1]);
+        claims = await verifyAccessToken(await keys(), tokenContext(settings), m[1]);
       } catch (e) {
         if (e instanceof TokenError) throw challenge(settings, needed, e.message, "invalid_token");
         throw e;

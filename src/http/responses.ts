@@ -15,7 +15,7 @@ export function errorResponse(err: RegistryError): Response {
 /** Maps any thrown value to an OCI error response; never leaks internals of unexpected errors. */
 export function toErrorResponse(err: unknown): Response {
   if (err instanceof RegistryError) return errorResponse(err);
-  // The problems are in the log (loadConfig logs them once); a client learns nothing of the configuration.
+  // The problems are in the log (runtimeFor logs them once); a client learns nothing of the configuration.
   if (err instanceof ConfigError) return errorResponse(new RegistryError("UNAVAILABLE", CONFIG_ERROR_MESSAGE));
   if (err instanceof StorageError) {
     console.error(err.message);

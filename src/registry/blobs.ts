@@ -1,7 +1,7 @@
 // Blobs: content-addressed bytes shared across repositories, visible in a repository only through its link.
 import { RegistryError } from "../protocol/errors";
 import { formatDigest, type Digest } from "../protocol/digest";
-import { keys } from "../storage/keys";
+import { keys } from "./paths";
 import type { RegistryDeps } from "./deps";
 
 export interface BlobLocation {

@@ -10,11 +10,8 @@ export interface RegistrySettings {
   uploadTtlMs: number;
 }
 
-export const DEFAULT_SETTINGS: RegistrySettings = {
-  partSize: 8 * 1024 * 1024,
-  maxManifestBytes: 4 * 1024 * 1024,
-  uploadTtlMs: 6 * 24 * 3600 * 1000,
-};
+/** How long an upload session lives (R2 aborts unfinished multipart uploads after 7 days). */
+export const UPLOAD_TTL_MS = 6 * 24 * 3600 * 1000;
 
 export interface RegistryDeps {
   store: ObjectStore;

@@ -3,7 +3,7 @@ import { RegistryError } from "../protocol/errors";
 import type { Digest } from "../protocol/digest";
 import { MAX_PAGE_SIZE, type PageRequest } from "../protocol/pagination";
 import type { Descriptor } from "../protocol/manifest";
-import { keys } from "../storage/keys";
+import { keys } from "./paths";
 import type { RegistryDeps } from "./deps";
 
 export interface Page {

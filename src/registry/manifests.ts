@@ -3,7 +3,7 @@ import { RegistryError } from "../protocol/errors";
 import { digestBytes, formatDigest, parseDigest, type Digest } from "../protocol/digest";
 import { parseManifest, referrerDescriptor, type ParsedManifest } from "../protocol/manifest";
 import { requireTag, type Reference } from "../protocol/names";
-import { keys } from "../storage/keys";
+import { keys } from "./paths";
 import type { RegistryDeps } from "./deps";
 import { statBlob } from "./blobs";
 import { eachLimited } from "../lib/concurrency";

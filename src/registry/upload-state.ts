@@ -6,7 +6,7 @@
 // state's current etag for a terminal step (complete or cancel) is the only one that may complete, commit or delete
 // what the state names. The argument is in docs/architecture.md ("Why a digest always serves its bytes").
 import { RegistryError } from "../protocol/errors";
-import { keys } from "../storage/keys";
+import { keys } from "./paths";
 import type { RegistryDeps } from "./deps";
 
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

@@ -1,5 +1,5 @@
 // ObjectStore over the Workers R2 binding.
-import { cancelStream } from "./streams";
+import { cancelStream } from "../streams/cancel";
 import { StorageError, type ListOptions, type ListResult, type ObjectInfo, type ObjectStore, type PartRef, type PutBody, type PutOptions } from "./types";
 
 function info(o: R2Object): ObjectInfo {

@@ -17,7 +17,7 @@ import {
   AbortMultipartUploadCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { cancelStream } from "./streams";
+import { cancelStream } from "../streams/cancel";
 import { eachLimited } from "../lib/concurrency";
 import { StorageError, type ListOptions, type ListResult, type ObjectBody, type ObjectInfo, type ObjectStore, type PartRef, type PutBody, type PutOptions } from "./types";
 

@@ -1,7 +1,7 @@
 import { describe, it, expect } from "vitest";
 import { env } from "cloudflare:workers";
-import type { Env } from "../../src/env";
-import { loadConfig } from "../../src/config";
+import type { Env } from "../../src/config/settings";
+import { runtimeFor } from "../../src/runtime";
 import { createStore } from "../../src/storage";
 import type { ObjectStore } from "../../src/storage/types";
 import { StorageError } from "../../src/storage/types";
@@ -528,7 +528,7 @@ describe("GET errors", () => {
 describe("references: cap, de-duplication and bounded concurrency", () => {
   /** The real store of this project (R2 or S3), with its reads counted and the reads in flight tracked. */
   function countingStore(failAt?: number) {
-    const store = createStore(loadConfig(env as unknown as Env));
+    const store = createStore(runtimeFor(env as unknown as Env).config);
     const stats = { reads: [] as string[], inFlight: 0, maxInFlight: 0 };
     const counted = (method: "head" | "get") => async (key: string, ...rest: unknown[]) => {
       stats.reads.push(key);
@@ -548,7 +548,7 @@ describe("references: cap, de-duplication and bounded concurrency", () => {
         return typeof v === "function" ? v.bind(target) : v;
       },
     }) as ObjectStore;
-    return { deps: { store: wrapped, settings: loadConfig(env as unknown as Env).registry }, stats };
+    return { deps: { store: wrapped, settings: runtimeFor(env as unknown as Env).config.registry }, stats };
   }
   const body = (doc: unknown) => manifestBytes(doc);
 

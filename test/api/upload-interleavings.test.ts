@@ -7,7 +7,7 @@
 // storage is mocked: the gate only delays calls.
 import { describe, it, expect } from "vitest";
 import { env } from "cloudflare:workers";
-import { loadConfig } from "../../src/config";
+import { runtimeFor } from "../../src/runtime";
 import { createStore } from "../../src/storage";
 import type { ObjectStore, PutBody } from "../../src/storage/types";
 import type { RegistryDeps } from "../../src/registry/deps";
@@ -64,7 +64,7 @@ const endingSession = (why: "complete" | "cancel" | "failed") => (c: Call) =>
   c.op === "put" && c.key.endsWith("/state") && typeof c.body === "string" && c.body.includes(`"ended":"${why}"`);
 
 function setup() {
-  const config = loadConfig(env as never);
+  const config = runtimeFor(env as never).config;
   const gated = new GatedStore(createStore(config));
   const deps: RegistryDeps = { store: gated.store(), settings: config.registry };
   return { deps, gated };

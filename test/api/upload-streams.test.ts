@@ -4,7 +4,7 @@
 // its body (the real backends fail that way when they refuse a request up front).
 import { describe, it, expect } from "vitest";
 import { env } from "cloudflare:workers";
-import { loadConfig } from "../../src/config";
+import { runtimeFor } from "../../src/runtime";
 import { createStore } from "../../src/storage";
 import { StorageError, type ObjectStore } from "../../src/storage/types";
 import type { RegistryDeps } from "../../src/registry/deps";
@@ -29,7 +29,7 @@ function endlessBody() {
 }
 
 function realDeps(wrap: (s: ObjectStore) => ObjectStore = (s) => s): RegistryDeps {
-  const config = loadConfig(env as never);
+  const config = runtimeFor(env as never).config;
   return { store: wrap(createStore(config)), settings: config.registry };
 }
 

@@ -1,5 +1,5 @@
 // No setting's value reaches a client or a log line when the configuration is broken (issue 8, section 5).
-// Every setting the parser reads (SETTINGS in src/env.ts: the readers take no other name) is fed values holding a
+// Every setting the parser reads (SETTINGS in src/config/settings.ts: the readers take no other name) is fed values holding a
 // marker secret: in URL userinfo, query and fragment for URL settings, inside JSON (and in JSON that does not
 // parse: V8's JSON.parse messages quote the input) for JSON settings, as plain text otherwise. Then GET /v2/,
 // GET /token and GET /.well-known/jwks.json, anonymously and with Basic credentials; the marker must be in no
@@ -7,7 +7,7 @@
 import { describe, it, expect, vi } from "vitest";
 import { env } from "cloudflare:workers";
 import app from "../../src/index";
-import { SETTINGS, type SettingName } from "../../src/env";
+import { SETTINGS, type SettingName } from "../../src/config/settings";
 import { ISSUER, PASSWORDS, SERVICE } from "./fixtures";
 import { SIGNING_JWK, OLD_JWK, basic } from "./helpers";
 

@@ -4,7 +4,7 @@
 import { describe, it, expect, vi } from "vitest";
 import { env } from "cloudflare:workers";
 import { parseConfig, ConfigError, MAX_PART_SIZE_MIB } from "../../src/config";
-import { app } from "../../src/http/app";
+import app from "../../src/index";
 import { ORIGIN } from "../api/helpers";
 
 /** The project's R2 binding (from wrangler.toml). */

@@ -7,8 +7,8 @@
 //                                can run locally; the same signer is proven against RGW above it.
 import { describe, it, expect } from "vitest";
 import { env } from "cloudflare:workers";
-import { app } from "../../src/http/app";
-import { keys } from "../../src/storage/keys";
+import app from "../../src/index";
+import { keys } from "../../src/registry/paths";
 import { parseDigest } from "../../src/protocol/digest";
 import { ORIGIN, digestOf, pseudoRandomBytes, pushBlob, pushImage, registry, uniqueRepo, expectError } from "../api/helpers";
 import { rgwSettings, rgwVars, sha256Hex } from "./helpers";

@@ -1,6 +1,6 @@
-// Setting-value checks whose problems quote nothing of the value (src/config-values.ts).
+// Setting-value checks whose problems quote nothing of the value (src/config/values.ts).
 import { describe, it, expect } from "vitest";
-import { checkHttpUrl, isLoopbackHost, parseJsonSetting } from "../../src/config-values";
+import { checkHttpUrl, isLoopbackHost, parseJsonSetting } from "../../src/config/values";
 
 describe("setting values", () => {
   it("JSON parse errors give the position, never V8's message (which quotes the input)", () => {

@@ -1,6 +1,6 @@
 // readForParts: upload bodies read in large pieces that end on multipart part boundaries.
 import { describe, expect, it } from "vitest";
-import { FIRST_READ, readForParts } from "../../src/registry/body";
+import { FIRST_READ, readForParts } from "../../src/streams/part-reader";
 
 const MiB = 1024 * 1024;
 

@@ -1,28 +1,26 @@
 // Skiff's own token endpoint (Docker token auth spec): GET /token (Basic auth, `docker login`), POST /token
 // (OAuth2 form: password and refresh_token grants, containerd and docker's identity tokens), and the public keys.
 import { Hono, type Context } from "hono";
-import type { Env } from "../env";
-import { loadConfig } from "../config";
-import type { TokenAuthSettings } from "../auth/settings";
-import type { Scope } from "../auth/types";
-import { keysFor, tokenContext } from "../auth/context";
-import { checkPassword, parseBasic } from "../auth/credentials";
-import { grant, mergeScopes, parseScope, formatScope } from "../auth/rules";
-import { TokenError, issueAccessToken, issueRefreshToken, passwordVersion, verifyRefreshToken, nowSeconds } from "../auth/tokens";
-import { constantTimeEqual } from "../auth/passwords";
-import { allowLogin, LOGIN_RETRY_AFTER_SECONDS } from "../auth/login-limits";
-import { USER_NAME } from "../auth/rules";
-import { toErrorResponse } from "./responses";
-import { readLimited } from "./body";
+import type { TokenAuthSettings } from "../../auth/settings";
+import type { Scope } from "../../auth/types";
+import { tokenContext } from "../../auth/context";
+import { checkPassword, parseBasic } from "../../auth/credentials";
+import { grant, mergeScopes, parseScope, formatScope } from "../../auth/rules";
+import { TokenError, issueAccessToken, issueRefreshToken, passwordVersion, verifyRefreshToken, nowSeconds } from "../../auth/tokens";
+import { constantTimeEqual } from "../../auth/passwords";
+import { allowLogin, LOGIN_RETRY_AFTER_SECONDS } from "../../auth/login-limits";
+import { USER_NAME } from "../../auth/rules";
+import { toErrorResponse } from "../responses";
+import { readLimited } from "../read-limited";
+import type { AppEnv } from "../context";
 
-type TokenEnv = { Bindings: Env };
-type C = Context<TokenEnv>;
+type C = Context<AppEnv>;
 
 const MAX_SCOPES = 32;
 const MAX_FORM_BYTES = 16 * 1024;
 const NO_STORE = { "Cache-Control": "no-store", Pragma: "no-cache" };
 
-export const tokenRoutes = new Hono<TokenEnv>();
+export const tokenRoutes = new Hono<AppEnv>();
 
 /** An error in both shapes clients read: OAuth2's `error` and the registry's `errors`. */
 class TokenEndpointError extends Error {
@@ -44,7 +42,7 @@ function errorResponse(e: TokenEndpointError): Response {
 tokenRoutes.onError((err) => (err instanceof TokenEndpointError ? errorResponse(err) : toErrorResponse(err)));
 
 function tokenSettings(c: C): TokenAuthSettings {
-  const auth = loadConfig(c.env).auth;
+  const auth = c.var.runtime.config.auth;
   if (auth.mode === "open") throw new TokenEndpointError(404, "invalid_request", "token auth is off (SKIFF_AUTH=open): no token is needed");
   if (auth.locked) throw new TokenEndpointError(401, "invalid_client", `this registry denies every request: ${auth.locked}`);
   return auth;
@@ -71,7 +69,7 @@ function grantedScopes(settings: TokenAuthSettings, subject: string | null, scop
 }
 
 async function answer(c: C, settings: TokenAuthSettings, subject: string | null, scopes: Scope[], refreshToken: string | undefined) {
-  const keys = await keysFor(settings);
+  const keys = await c.var.runtime.keys();
   const now = nowSeconds();
   const ttl = settings.accessTtlSeconds;
   const token = await issueAccessToken(keys, tokenContext(settings), subject ?? "", scopes, ttl, now);
@@ -88,7 +86,7 @@ async function answer(c: C, settings: TokenAuthSettings, subject: string | null,
 
 async function newRefreshToken(c: C, settings: TokenAuthSettings, user: string): Promise<string> {
   const pwv = await passwordVersion(user, settings.users.get(user)!.entry);
-  return issueRefreshToken(await keysFor(settings), tokenContext(settings), user, pwv, settings.refreshTtlSeconds);
+  return issueRefreshToken(await c.var.runtime.keys(), tokenContext(settings), user, pwv, settings.refreshTtlSeconds);
 }
 
 const BAD_LOGIN = () => new TokenEndpointError(401, "invalid_grant", "incorrect username or password");
@@ -160,7 +158,7 @@ tokenRoutes.post("/token", async (c) => {
 async function checkRefreshToken(c: C, settings: TokenAuthSettings, token: string): Promise<string> {
   let claims;
   try {
-    claims = await verifyRefreshToken(await keysFor(settings), tokenContext(settings), token);
+    claims = await verifyRefreshToken(await c.var.runtime.keys(), tokenContext(settings), token);
   } catch (e) {
     if (e instanceof TokenError) throw new TokenEndpointError(401, "invalid_grant", `refresh token rejected: ${e.message}; log in again`);
     throw e;
@@ -182,7 +180,7 @@ async function readForm(req: Request): Promise<string> {
 
 // The public keys that verify Skiff's tokens (current and still-accepted earlier ones).
 tokenRoutes.get("/.well-known/jwks.json", async (c) => {
-  const auth = loadConfig(c.env).auth;
-  const keys = auth.mode === "token" && auth.keys ? (await keysFor(auth)).jwks : { keys: [] };
+  const auth = c.var.runtime.config.auth;
+  const keys = auth.mode === "token" && auth.keys ? (await c.var.runtime.keys()).jwks : { keys: [] };
   return new Response(JSON.stringify(keys), { headers: { "Content-Type": "application/json", "Cache-Control": "max-age=300" } });
 });

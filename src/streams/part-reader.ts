@@ -1,4 +1,4 @@
-// Reading upload bodies in large pieces that line up with multipart parts.
+// Reading a body in large pieces that line up with multipart parts.
 //
 // workerd hands a request body to a default reader in 4 KiB chunks: 256 reads, promise round trips and hash writes
 // per MiB, several times the CPU of the native SHA-256. A BYOB reader's readAtLeast (a workerd extension) fills a

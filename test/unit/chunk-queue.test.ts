@@ -1,5 +1,5 @@
 import { describe, it, expect } from "vitest";
-import { ChunkQueue } from "../../src/registry/chunks";
+import { ChunkQueue } from "../../src/streams/chunk-queue";
 
 function seq(start: number, n: number): Uint8Array {
   return Uint8Array.from({ length: n }, (_, i) => (start + i) & 0xff);

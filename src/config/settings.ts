@@ -1,7 +1,7 @@
-// The Worker's bindings and variables (wrangler.toml [vars], secrets, .dev.vars).
+// The Worker's bindings and variables (wrangler.toml [vars], secrets, .dev.vars); defaults are in SETTINGS below.
 export interface Env {
   BUCKET?: R2Bucket;
-  /** "r2" (the BUCKET binding, default) or "s3" (the S3_* settings). */
+  /** "r2" (the BUCKET binding) or "s3" (the S3_* settings). */
   STORAGE_BACKEND?: string;
   /** S3 backend: endpoint origin (or an AWS S3_REGION alone), bucket, key prefix, path-style addressing. */
   S3_ENDPOINT?: string;
@@ -18,9 +18,9 @@ export interface Env {
   /** Secret. */
   R2_SECRET_ACCESS_KEY?: string;
   R2_BUCKET_NAME?: string;
-  /** Blob GET answered by a 307 to a presigned URL: default on whenever the store can presign. */
+  /** Blob GET answered by a 307 to a presigned URL (on by default when the store can presign). */
   BLOB_REDIRECT?: string;
-  /** Lifetime of presigned blob URLs (default 300). */
+  /** Lifetime of presigned blob URLs, in seconds. */
   BLOB_REDIRECT_TTL_SECONDS?: string;
   /** Optional origin (CDN, proxy) that replaces the storage endpoint's in presigned URLs. */
   BLOB_PUBLIC_BASE_URL?: string;
@@ -36,62 +36,71 @@ export interface Env {
   AUTH_VERIFY_KEYS?: string;
   /** Token audience and the challenge's `service`: the registry's host name. Required with token auth. */
   AUTH_SERVICE?: string;
-  /** Token issuer (default "skiff"). */
+  /** Token issuer. */
   AUTH_ISSUER?: string;
   /** Token endpoint URL in the challenge (https; http only on loopback). Required with token auth. */
   AUTH_REALM?: string;
-  /** Access token lifetime, 60..3600 (default 300). */
+  /** Access token lifetime, 60..3600 seconds. */
   AUTH_TOKEN_TTL_SECONDS?: string;
-  /** Refresh token lifetime in days (default 90). */
+  /** Refresh token lifetime in days. */
   AUTH_REFRESH_TTL_DAYS?: string;
   /** Rate limiting bindings ([[ratelimits]] in wrangler.toml): password checks per user name / per client address. */
   LOGIN_LIMIT_USER?: unknown;
   LOGIN_LIMIT_ADDRESS?: unknown;
-  /** "on" (default): login rate limits with the two bindings above; "off": none. */
+  /** "on": login rate limits with the two bindings above; "off": none. */
   AUTH_RATE_LIMIT?: string;
-  /** Multipart part size, 5..32 (default 8): an upload holds two parts in memory. */
+  /** Multipart part size, 5..32: an upload holds two parts in memory. */
   UPLOAD_PART_SIZE_MIB?: string;
   MAX_MANIFEST_BYTES?: string;
   [key: string]: unknown;
 }
 
 /**
- * Every setting the config parser reads, and what kind of value it holds. The readers in src/config.ts,
- * src/storage/config.ts and src/auth/settings.ts take only these names (SettingName), so a new setting must be
- * listed here, and the test that feeds every setting a secret marker (test/auth/config-secrets.test.ts) covers it.
- * kind: "url" | "json" | "jwk" (JSON holding a key) | "users" (AUTH_USERS lines) | "text".
+ * Every setting the config parser reads: its kind and, where it has one, its default. The reader (read.ts) takes only
+ * these names (SettingName) and takes defaults from here, so a new setting must be listed here, and the test that
+ * feeds every setting a secret marker (test/auth/config-secrets.test.ts) covers it.
+ * kind: "url" | "json" | "jwk" (JSON holding a key) | "users" (AUTH_USERS lines) | "int" | "bool" | "choice" | "text".
  * secret: its value must never be shown anywhere. public: a valid value is published by design (challenges,
  * tokens, presigned URLs), so only invalid values must stay out of responses.
  */
 export const SETTINGS = {
-  STORAGE_BACKEND: { kind: "text" },
+  STORAGE_BACKEND: { kind: "choice", default: "r2" },
   S3_ENDPOINT: { kind: "url" },
   S3_REGION: { kind: "text" },
   S3_BUCKET: { kind: "text" },
-  S3_PREFIX: { kind: "text" },
-  S3_FORCE_PATH_STYLE: { kind: "text" },
+  S3_PREFIX: { kind: "text", default: "" },
+  /** Default: on with S3_ENDPOINT (S3-compatible servers), off for AWS. */
+  S3_FORCE_PATH_STYLE: { kind: "bool" },
   S3_ACCESS_KEY_ID: { kind: "text", secret: true },
   S3_SECRET_ACCESS_KEY: { kind: "text", secret: true },
   R2_ACCOUNT_ID: { kind: "text" },
   R2_ACCESS_KEY_ID: { kind: "text", secret: true },
   R2_SECRET_ACCESS_KEY: { kind: "text", secret: true },
   R2_BUCKET_NAME: { kind: "text" },
-  BLOB_REDIRECT: { kind: "text" },
-  BLOB_REDIRECT_TTL_SECONDS: { kind: "text" },
+  /** Default: on whenever the store can presign. */
+  BLOB_REDIRECT: { kind: "bool" },
+  BLOB_REDIRECT_TTL_SECONDS: { kind: "int", default: 300 },
   BLOB_PUBLIC_BASE_URL: { kind: "url", public: true },
-  SKIFF_AUTH: { kind: "text" },
+  SKIFF_AUTH: { kind: "choice", default: "token" },
   AUTH_USERS: { kind: "users", secret: true },
   AUTH_RULES: { kind: "json" },
   AUTH_SIGNING_KEY: { kind: "jwk", secret: true },
   AUTH_VERIFY_KEYS: { kind: "jwk" },
   AUTH_SERVICE: { kind: "text", public: true },
-  AUTH_ISSUER: { kind: "text", public: true },
+  AUTH_ISSUER: { kind: "text", public: true, default: "skiff" },
   AUTH_REALM: { kind: "url", public: true },
-  AUTH_TOKEN_TTL_SECONDS: { kind: "text" },
-  AUTH_REFRESH_TTL_DAYS: { kind: "text" },
-  AUTH_RATE_LIMIT: { kind: "text" },
-  UPLOAD_PART_SIZE_MIB: { kind: "text" },
-  MAX_MANIFEST_BYTES: { kind: "text" },
-} as const satisfies Record<string, { kind: "url" | "json" | "jwk" | "users" | "text"; secret?: true; public?: true }>;
+  AUTH_TOKEN_TTL_SECONDS: { kind: "int", default: 300 },
+  AUTH_REFRESH_TTL_DAYS: { kind: "int", default: 90 },
+  AUTH_RATE_LIMIT: { kind: "choice", default: "on" },
+  UPLOAD_PART_SIZE_MIB: { kind: "int", default: 8 },
+  MAX_MANIFEST_BYTES: { kind: "int", default: 4 * 1024 * 1024 },
+} as const satisfies Record<string, SettingSpec>;
+
+interface SettingSpec {
+  kind: "url" | "json" | "jwk" | "users" | "int" | "bool" | "choice" | "text";
+  secret?: true;
+  public?: true;
+  default?: string | number | boolean;
+}
 
 export type SettingName = keyof typeof SETTINGS;

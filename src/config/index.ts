@@ -1,0 +1,43 @@
+// Configuration: parsed from the Worker's env, typed, validated with problems that name the setting.
+import type { Env } from "./settings";
+import { settingsReader } from "./read";
+import { UPLOAD_TTL_MS, type RegistrySettings } from "../registry/deps";
+import { parseAuthSettings, type AuthSettings } from "../auth/settings";
+import { parseStorageConfig, type BlobRedirectConfig, type StorageConfig } from "../storage/config";
+
+export interface Config {
+  storage: StorageConfig;
+  blobRedirect: BlobRedirectConfig;
+  auth: AuthSettings;
+  registry: RegistrySettings;
+}
+
+export const MAX_PART_SIZE_MIB = 32;
+
+/** A configuration that cannot run. Its message lists every problem (for the log); clients get a generic 503. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Skiff configuration is invalid: ${problems.join("; ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+export function parseConfig(env: Env): Config {
+  const problems: string[] = [];
+  const { storage, blobRedirect } = parseStorageConfig(env, problems);
+
+  const auth = parseAuthSettings(env, problems);
+
+  // An upload holds up to two parts in memory (one in flight, the next being received) and a Worker has 128 MB in
+  // all, shared by concurrent requests: at most 32 MiB keeps two parts at half of it. 5 MiB is S3's and R2's minimum.
+  const read = settingsReader(env, problems);
+  const partMiB = read.int("UPLOAD_PART_SIZE_MIB", { min: 5, max: MAX_PART_SIZE_MIB, why: "two parts must fit well inside a Worker's 128 MB" });
+  const maxManifestBytes = read.int("MAX_MANIFEST_BYTES", { min: 4 * 1024 * 1024, max: 32 * 1024 * 1024 });
+  if (problems.length) throw new ConfigError(problems);
+  return {
+    storage: storage!,
+    blobRedirect,
+    auth,
+    registry: { partSize: partMiB * 1024 * 1024, maxManifestBytes, uploadTtlMs: UPLOAD_TTL_MS },
+  };
+}

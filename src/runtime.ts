@@ -1,0 +1,59 @@
+// The composition root: everything a request needs, built from the Worker's env once per isolate.
+import { parseConfig, ConfigError, type Config } from "./config";
+import type { Env } from "./config/settings";
+import type { RegistryDeps } from "./registry/deps";
+import type { Authorizer } from "./auth/types";
+import { createAuthorizer } from "./auth";
+import { keySource, type KeySource } from "./auth/context";
+import { createStore } from "./storage";
+
+export interface Runtime {
+  config: Config;
+  deps: RegistryDeps;
+  authorizer: Authorizer;
+  /** The token keys, imported on first use (throws UNAVAILABLE without a signing key). */
+  keys: KeySource;
+  /** A URL that serves the blob's bytes straight from storage, or null when blob GETs stream through the worker. */
+  presignBlob(dataKey: string): Promise<string | null>;
+}
+
+/** Builds a runtime from a valid config. */
+export function createRuntime(config: Config): Runtime {
+  const store = createStore(config);
+  const keys = keySource(config.auth.mode === "token" ? config.auth.keys : null);
+  const { enabled, ttlSeconds } = config.blobRedirect;
+  return {
+    config,
+    deps: { store, settings: config.registry },
+    authorizer: createAuthorizer(config.auth, keys),
+    keys,
+    presignBlob: enabled ? (key) => store.presignGet(key, ttlSeconds) : async () => null,
+  };
+}
+
+const runtimes = new WeakMap<object, Runtime | ConfigError>();
+
+/** The runtime for this env, built once per env object; a configuration error is logged once and rethrown. */
+export function runtimeFor(env: Env): Runtime {
+  let r = runtimes.get(env);
+  if (!r) {
+    let config: Config | ConfigError;
+    try {
+      config = parseConfig(env);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      config = err;
+      console.error(err.message);
+    }
+    if (config instanceof ConfigError) r = config;
+    else {
+      r = createRuntime(config);
+      const auth = config.auth;
+      if (auth.mode === "open") console.warn("Skiff: SKIFF_AUTH=open: anyone can push and pull. For local development only.");
+      else if (auth.locked) console.warn(`Skiff: ${auth.locked}`);
+    }
+    runtimes.set(env, r);
+  }
+  if (r instanceof ConfigError) throw r;
+  return r;
+}
