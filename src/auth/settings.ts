@@ -86,7 +86,7 @@ export function parseAuthSettings(env: Env, problems: string[]): AuthSettings {
 
 /** AUTH_RATE_LIMIT: "on" (default) needs both rate limiting bindings of wrangler.toml; "off" checks passwords unlimited. */
 function parseLoginLimits(env: Env, read: SettingsReader): LoginLimits | null {
-  if (read.oneOf("AUTH_RATE_LIMIT", ["on", "off"]) !== "on") return null;
+  if (read.oneOf("AUTH_RATE_LIMIT", ["on", "off"], { anyCase: true }) !== "on") return null;
   const user = env.LOGIN_LIMIT_USER;
   const address = env.LOGIN_LIMIT_ADDRESS;
   for (const [name, binding] of [["LOGIN_LIMIT_USER", user], ["LOGIN_LIMIT_ADDRESS", address]] as const) {

@@ -16,8 +16,8 @@ export interface SettingsReader {
   int<N extends SettingName>(name: N, range: { min: number; max: number; why?: string }): number | Unset<N>;
   /** true/false, also 1/0, yes/no, on/off, in any case. */
   bool<N extends SettingName>(name: N): boolean | Unset<N>;
-  /** One of `values` (in any case); undefined, after a problem, when it is none of them. */
-  oneOf<V extends string>(name: SettingName, values: readonly V[]): V | undefined;
+  /** One of `values`, exactly (or in any case with `anyCase`); undefined, after a problem, when it is none of them. */
+  oneOf<V extends string>(name: SettingName, values: readonly V[], opts?: { anyCase?: boolean }): V | undefined;
 }
 
 function defaultOf(name: SettingName): unknown {
@@ -45,8 +45,9 @@ export function settingsReader(env: Record<string, unknown>, problems: string[] 
     int(name, { min, max, why }) {
       const v = raw(name);
       if (v !== undefined) {
-        const n = Number(v);
-        if (Number.isInteger(n) && n >= min && n <= max) return n;
+        // Decimal digits only: Number() would also take "0x10", "1e3" and " 8 ".
+        const n = /^\d{1,15}$/.test(v) ? Number(v) : NaN;
+        if (n >= min && n <= max) return n;
         problem(`${name} must be an integer from ${min} to ${max}${why ? ` (${why})` : ""}`);
       }
       return defaultOf(name) as never;
@@ -60,8 +61,10 @@ export function settingsReader(env: Record<string, unknown>, problems: string[] 
       }
       return defaultOf(name) as never;
     },
-    oneOf(name, values) {
-      const v = (raw(name) ?? String(defaultOf(name) ?? "")).toLowerCase();
+    oneOf(name, values, opts) {
+      // Exact by default: a mistyped SKIFF_AUTH must be a config error, not a guess.
+      const given = raw(name) ?? String(defaultOf(name) ?? "");
+      const v = opts?.anyCase ? given.toLowerCase() : given;
       const found = values.find((x) => x === v);
       if (found === undefined) problem(`${name} must be ${quoteList(values)}`);
       return found;
