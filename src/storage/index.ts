@@ -10,7 +10,6 @@ import type { ObjectStore, PutBody, PutOptions, ListOptions, PartRef } from "./t
 
 /** The R2 binding for data, R2's S3 endpoint (https://<account>.r2.cloudflarestorage.com) for presigned GETs. */
 export class PresigningR2Store implements ObjectStore {
-  readonly kind = "r2+presign";
   constructor(
     private readonly data: ObjectStore,
     private readonly signer: Pick<ObjectStore, "presignGet">,
@@ -20,8 +19,8 @@ export class PresigningR2Store implements ObjectStore {
   put(key: string, body: PutBody, opts?: PutOptions) { return this.data.put(key, body, opts); }
   delete(keys: string | string[]) { return this.data.delete(keys); }
   list(opts: ListOptions) { return this.data.list(opts); }
-  createMultipart(key: string, opts?: { contentType?: string }) { return this.data.createMultipart(key, opts); }
-  uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | ReadableStream<Uint8Array>, length: number) {
+  createMultipart(key: string) { return this.data.createMultipart(key); }
+  uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array, length: number) {
     return this.data.uploadPart(key, uploadId, partNumber, body, length);
   }
   completeMultipart(key: string, uploadId: string, parts: PartRef[]) { return this.data.completeMultipart(key, uploadId, parts); }
@@ -35,5 +34,5 @@ export function createStore(config: Config): ObjectStore {
   if (storage.backend === "s3") return new S3Store(storage.s3, { publicBaseUrl });
   const r2 = new R2Store(storage.bucket);
   if (!storage.presign) return r2;
-  return new PresigningR2Store(r2, new S3Store(storage.presign, { publicBaseUrl, kind: "r2-s3" }));
+  return new PresigningR2Store(r2, new S3Store(storage.presign, { publicBaseUrl }));
 }

@@ -38,8 +38,6 @@ export interface S3Settings {
 export interface S3StoreOptions {
   /** Replaces the origin (and prepends the path) of presigned URLs: a CDN or proxy in front of the bucket. */
   publicBaseUrl?: string;
-  /** Name for logs ("s3", "r2-s3"). */
-  kind?: string;
 }
 
 /** Per-request timeout (until response headers): a stuck server must become a retryable error, not a hung request. */
@@ -145,14 +143,12 @@ export function rebaseUrl(url: string, base: string): string {
 }
 
 export class S3Store implements ObjectStore {
-  readonly kind: string;
   readonly client: S3Client;
   private readonly bucket: string;
   private readonly prefix: string;
   private readonly publicBaseUrl?: string;
 
   constructor(settings: S3Settings, opts: S3StoreOptions = {}) {
-    this.kind = opts.kind ?? "s3";
     this.client = createS3Client(settings);
     this.bucket = settings.bucket;
     this.prefix = settings.prefix;
@@ -286,9 +282,9 @@ export class S3Store implements ObjectStore {
     };
   }
 
-  async createMultipart(key: string, opts: { contentType?: string } = {}): Promise<string> {
+  async createMultipart(key: string): Promise<string> {
     try {
-      const r = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.k(key), ContentType: opts.contentType }));
+      const r = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.k(key) }));
       if (!r.UploadId) throw new StorageError("S3 createMultipartUpload returned no UploadId");
       return r.UploadId;
     } catch (err) {
@@ -296,27 +292,15 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | ReadableStream<Uint8Array>, length: number): Promise<string> {
-    if (!(body instanceof ReadableStream) && body.byteLength !== length) {
-      throw new StorageError(`S3 uploadPart: body is ${body.byteLength} bytes, expected ${length}`);
-    }
-    const value = body instanceof ReadableStream ? fixedLength(body, length) : body;
+  async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array, length: number): Promise<string> {
+    if (body.byteLength !== length) throw new StorageError(`S3 uploadPart: body is ${body.byteLength} bytes, expected ${length}`);
     try {
       const r = await this.client.send(
-        new UploadPartCommand({
-          Bucket: this.bucket,
-          Key: this.k(key),
-          UploadId: uploadId,
-          PartNumber: partNumber,
-          // Bytes are signed (and so resent on a retry); a stream goes as an unsigned payload of fixed length.
-          Body: value,
-          ContentLength: length,
-        }),
+        new UploadPartCommand({ Bucket: this.bucket, Key: this.k(key), UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: length }),
       );
       if (!r.ETag) throw new StorageError(`S3 uploadPart ${partNumber} returned no ETag`);
       return bareEtag(r.ETag);
     } catch (err) {
-      await cancelStream(value, err);
       throw storageError("uploadPart", err);
     }
   }

@@ -172,14 +172,14 @@ describe("S3Store: listing", () => {
 });
 
 describe("S3Store: multipart uploads", () => {
-  it("assembles equal parts and a shorter last part, from bytes and from streams", async () => {
+  it("assembles equal parts and a shorter last part", async () => {
     const store = new S3Store(rgwSettings());
     const p1 = pseudoRandomBytes(5 * MiB, 11);
     const p2 = pseudoRandomBytes(5 * MiB, 12);
     const p3 = pseudoRandomBytes(123_457, 13);
-    const id = await store.createMultipart("mp/equal", { contentType: "application/octet-stream" });
+    const id = await store.createMultipart("mp/equal");
     const e1 = await store.uploadPart("mp/equal", id, 1, p1, p1.byteLength);
-    const e2 = await store.uploadPart("mp/equal", id, 2, streamOf(p2), p2.byteLength);
+    const e2 = await store.uploadPart("mp/equal", id, 2, p2, p2.byteLength);
     const e3 = await store.uploadPart("mp/equal", id, 3, p3, p3.byteLength);
     for (const e of [e1, e2, e3]) expect(e).toMatch(/^[0-9a-f]{32}$/);
     await store.completeMultipart("mp/equal", id, [
