@@ -10,7 +10,8 @@ import { parsePageRequest, nextLink } from "../protocol/pagination";
 import { MEDIA_TYPES } from "../protocol/mediatypes";
 import type { Action, Principal, Scope } from "../auth/types";
 import { authorizerFor } from "../auth";
-import { createStore } from "../storage";
+import { createStorage } from "../storage";
+import type { Presigner } from "../storage/types";
 import type { RegistryDeps } from "../registry/deps";
 import { requireBlob, unlinkBlob, mountBlob } from "../registry/blobs";
 import { startUpload, loadUpload, appendChunk, completeUpload, uploadMonolithic, cancelUpload, uploadHeaders, type UploadSession } from "../registry/uploads";
@@ -26,15 +27,16 @@ type C = Context<AppEnv>;
 
 export const app = new Hono<AppEnv>();
 
-const storeCache = new WeakMap<object, RegistryDeps>();
-function depsFor(env: Env): RegistryDeps {
-  let deps = storeCache.get(env);
-  if (!deps) {
+const storeCache = new WeakMap<object, { deps: RegistryDeps; presigner: Presigner | null }>();
+function depsFor(env: Env): { deps: RegistryDeps; presigner: Presigner | null } {
+  let cached = storeCache.get(env);
+  if (!cached) {
     const config = loadConfig(env);
-    deps = { store: createStore(config), settings: config.registry };
-    storeCache.set(env, deps);
+    const { store, presigner } = createStorage(config);
+    cached = { deps: { store, settings: config.registry }, presigner };
+    storeCache.set(env, cached);
   }
-  return deps;
+  return cached;
 }
 
 app.onError((err, c) => {
@@ -47,7 +49,7 @@ app.onError((err, c) => {
 app.notFound(() => toErrorResponse(new RegistryError("UNSUPPORTED", "no such endpoint", undefined, { status: 404 })));
 
 app.use("*", async (c, next) => {
-  c.set("deps", depsFor(c.env));
+  c.set("deps", depsFor(c.env).deps);
   await next();
   for (const [k, v] of Object.entries(API_VERSION_HEADER)) c.res.headers.set(k, v);
 });
@@ -246,16 +248,15 @@ app.get("/v2/:name{.+}/blobs/:digest", pull, async (c) => {
   // (if any) again to the presigned URL and storage answers it; the range was checked above so that an
   // unsatisfiable one gets the registry's 416, not a storage error page.
   const { blobRedirect } = loadConfig(c.env);
-  if (blobRedirect.enabled) {
-    const url = await deps.store.presignGet(blob.dataKey, blobRedirect.ttlSeconds);
-    if (url) {
-      return new Response(null, {
-        status: 307,
-        // The URL expires, so the redirect must not be cached. Content-Length describes the redirect's own empty
-        // body (the runtime sends 0 whatever we set); the blob's size comes with HEAD and with storage's answer.
-        headers: { Location: url, "Docker-Content-Digest": d, "Cache-Control": "no-store" },
-      });
-    }
+  const { presigner } = depsFor(c.env);
+  if (blobRedirect.enabled && presigner) {
+    const url = await presigner.presignGet(blob.dataKey, blobRedirect.ttlSeconds);
+    return new Response(null, {
+      status: 307,
+      // The URL expires, so the redirect must not be cached. Content-Length describes the redirect's own empty
+      // body (the runtime sends 0 whatever we set); the blob's size comes with HEAD and with storage's answer.
+      headers: { Location: url, "Docker-Content-Digest": d, "Cache-Control": "no-store" },
+    });
   }
   const obj = await deps.store.get(blob.dataKey, range === "none" || blob.size === 0 ? undefined : range);
   if (!obj) throw new RegistryError("BLOB_UNKNOWN", `blob ${d} data is missing`);

@@ -107,8 +107,4 @@ export class R2Store implements ObjectStore {
     });
   }
 
-  async presignGet(): Promise<string | null> {
-    // The binding cannot presign; src/storage/index.ts pairs it with R2's S3 API when credentials are configured.
-    return null;
-  }
 }

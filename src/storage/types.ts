@@ -65,9 +65,6 @@ export interface ObjectStore {
   uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array, length: number): Promise<string>;
   completeMultipart(key: string, uploadId: string, parts: PartRef[]): Promise<void>;
   abortMultipart(key: string, uploadId: string): Promise<void>;
-
-  /** A URL that fetches the object without credentials for `expiresIn` seconds, or null when this store can't. */
-  presignGet(key: string, expiresIn: number): Promise<string | null>;
 }
 
 /** Credential-free URLs to objects, so that blob bytes can bypass the worker. Not every backend has one. */

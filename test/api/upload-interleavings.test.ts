@@ -8,7 +8,7 @@
 import { describe, it, expect } from "vitest";
 import { env } from "cloudflare:workers";
 import { loadConfig } from "../../src/config";
-import { createStore } from "../../src/storage";
+import { createStorage } from "../../src/storage";
 import type { ObjectStore, PutBody } from "../../src/storage/types";
 import type { RegistryDeps } from "../../src/registry/deps";
 import { RegistryError } from "../../src/protocol/errors";
@@ -53,7 +53,6 @@ class GatedStore {
       uploadPart: async (key, id, n, body, length) => (await this.pass({ op: "uploadPart", key }), s.uploadPart(key, id, n, body, length)),
       completeMultipart: async (key, id, parts) => (await this.pass({ op: "completeMultipart", key }), s.completeMultipart(key, id, parts)),
       abortMultipart: async (key, id) => (await this.pass({ op: "abortMultipart", key }), s.abortMultipart(key, id)),
-      presignGet: (key, ttl) => s.presignGet(key, ttl),
     };
   }
 }
@@ -64,7 +63,7 @@ const endingSession = (why: "complete" | "cancel" | "failed") => (c: Call) =>
 
 function setup() {
   const config = loadConfig(env as never);
-  const gated = new GatedStore(createStore(config));
+  const gated = new GatedStore(createStorage(config).store);
   const deps: RegistryDeps = { store: gated.store(), settings: config.registry };
   return { deps, gated };
 }
