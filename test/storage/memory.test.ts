@@ -1,0 +1,4 @@
+import { MemoryStore } from "../../src/storage/memory";
+import { describeObjectStore } from "./contract";
+
+describeObjectStore("MemoryStore", () => ({ store: new MemoryStore() }));
