@@ -3,7 +3,7 @@
 import { describe, it, expect } from "vitest";
 import { S3Presigner, S3Store, rebaseUrl } from "../../src/storage/s3";
 import { pseudoRandomBytes } from "../api/helpers";
-import { rgwSettings, sha256Hex } from "./helpers";
+import { rgwSettings } from "./helpers";
 
 async function expectRefused(url: string, code: RegExp) {
   const res = await fetch(url);
@@ -13,7 +13,8 @@ async function expectRefused(url: string, code: RegExp) {
 }
 
 describe("presigned GET URLs on RGW", () => {
-  it("fetch() with no credentials returns the object, whole and by Range", async () => {
+  // That the URL fetches the whole object is in the ObjectStore contract (contract.test.ts).
+  it("the URL signs only the host, carries no checksum parameters, and serves Range requests", async () => {
     const settings = rgwSettings();
     const bytes = pseudoRandomBytes(2_000_000, 41);
     await new S3Store(settings).put("blob", bytes);
@@ -24,11 +25,6 @@ describe("presigned GET URLs on RGW", () => {
     expect(u.searchParams.get("X-Amz-SignedHeaders")).toBe("host");
     // The checksum settings keep checksum parameters out of presigned URLs.
     expect([...u.searchParams.keys()].filter((k) => /checksum/i.test(k))).toEqual([]);
-
-    const res = await fetch(url);
-    expect(res.status).toBe(200);
-    expect(res.headers.get("content-length")).toBe(String(bytes.byteLength));
-    expect(await sha256Hex(res.body!)).toBe(await sha256Hex(bytes));
 
     const ranged = await fetch(url, { headers: { Range: "bytes=1000000-1000099" } });
     expect(ranged.status).toBe(206);
