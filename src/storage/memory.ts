@@ -105,7 +105,7 @@ export class MemoryStore implements ObjectStore {
   }
 
   async list(opts: ListOptions): Promise<ListResult> {
-    const after = opts.cursor !== undefined ? decodeCursor(opts.cursor) : opts.startAfter;
+    const after = opts.cursor ? decodeCursor(opts.cursor) : opts.startAfter;
     const limit = Math.min(opts.limit ?? LIST_MAX, LIST_MAX);
     const keys = [...this.objects.keys()].filter((k) => k.startsWith(opts.prefix) && (after === undefined || k > after)).sort();
     const page = keys.slice(0, limit);

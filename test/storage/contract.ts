@@ -15,15 +15,15 @@ const text = (s: string) => new TextEncoder().encode(s);
 
 /** Deterministic bytes (xorshift), so that failures repeat. */
 export function bytesOf(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
+  const words = new Uint32Array(Math.ceil(length / 4));
   let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
+  for (let i = 0; i < words.length; i++) {
     x ^= x << 13;
     x ^= x >>> 17;
     x ^= x << 5;
-    out[i] = x & 0xff;
+    words[i] = x;
   }
-  return out;
+  return new Uint8Array(words.buffer, 0, length);
 }
 
 function concat(...parts: Uint8Array[]): Uint8Array {
