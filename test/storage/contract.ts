@@ -77,11 +77,12 @@ export function describeObjectStore(name: string, make: () => StoreUnderTest | P
   async function setup() {
     const s = await make();
     const ns = `c-${crypto.randomUUID().slice(0, 8)}/`;
-    const text = async (key: string) => {
+    /** The text stored under ns + key, or null. */
+    const read = async (key: string) => {
       const o = await s.store.get(ns + key);
       return o ? new Response(o.body).text() : null;
     };
-    return { store: s.store, presigner: s.presigner ?? null, ns, text };
+    return { store: s.store, presigner: s.presigner ?? null, ns, read };
   }
 
   describe(`${name}: objects`, () => {
@@ -98,7 +99,7 @@ export function describeObjectStore(name: string, make: () => StoreUnderTest | P
     });
 
     it("stores strings and streams of a declared length", async () => {
-      const { store, ns, text: read } = await setup();
+      const { store, ns, read } = await setup();
       const s = await store.put(ns + "string", "plain text");
       expect(s).toMatchObject({ size: 10, metadata: {} });
       expect(await read("string")).toBe("plain text");
@@ -140,7 +141,7 @@ export function describeObjectStore(name: string, make: () => StoreUnderTest | P
     });
 
     it("a failed stream put leaves the previous version in place", async () => {
-      const { store, ns, text: read } = await setup();
+      const { store, ns, read } = await setup();
       await store.put(ns + "k", "old");
       await expect(store.put(ns + "k", streamOf(text("ab")), { length: 5 })).rejects.toBeInstanceOf(StorageError);
       expect(await read("k")).toBe("old");
@@ -160,7 +161,7 @@ export function describeObjectStore(name: string, make: () => StoreUnderTest | P
     });
 
     it("overwrites: the new bytes, metadata and etag replace the old", async () => {
-      const { store, ns, text: read } = await setup();
+      const { store, ns, read } = await setup();
       const v1 = await store.put(ns + "k", "one", { metadata: { a: "1" }, contentType: "text/plain" });
       const v2 = await store.put(ns + "k", "two!", { metadata: { b: "2" } });
       expect(v2!.etag).not.toBe(v1!.etag);
@@ -188,7 +189,7 @@ export function describeObjectStore(name: string, make: () => StoreUnderTest | P
 
   describe(`${name}: conditional writes`, () => {
     it("ifNoneMatch * creates once, answers null while the key exists, and creates again after a delete", async () => {
-      const { store, ns, text: read } = await setup();
+      const { store, ns, read } = await setup();
       expect(await store.put(ns + "c", "first", { ifNoneMatch: "*" })).not.toBeNull();
       expect(await store.put(ns + "c", "second", { ifNoneMatch: "*" })).toBeNull();
       expect(await read("c")).toBe("first");
@@ -198,7 +199,7 @@ export function describeObjectStore(name: string, make: () => StoreUnderTest | P
     });
 
     it("of racing creates of one key exactly one wins, and its bytes are stored", async () => {
-      const { store, ns, text: read } = await setup();
+      const { store, ns, read } = await setup();
       const results = await Promise.all(Array.from({ length: 12 }, (_, i) => store.put(ns + "race", `writer ${i}`, { ifNoneMatch: "*" })));
       const winners = results.map((r, i) => (r ? i : -1)).filter((i) => i >= 0);
       expect(winners).toHaveLength(1);
@@ -206,7 +207,7 @@ export function describeObjectStore(name: string, make: () => StoreUnderTest | P
     });
 
     it("a stream put whose condition fails answers null and leaves the stored object", async () => {
-      const { store, ns, text: read } = await setup();
+      const { store, ns, read } = await setup();
       await store.put(ns + "s", "winner");
       const bytes = bytesOf(100_000, 9);
       expect(await store.put(ns + "s", streamOf(bytes), { length: bytes.byteLength, ifNoneMatch: "*" })).toBeNull();
@@ -214,7 +215,7 @@ export function describeObjectStore(name: string, make: () => StoreUnderTest | P
     });
 
     it("ifMatch replaces only the version it names; a stale etag or a missing key answers null", async () => {
-      const { store, ns, text: read } = await setup();
+      const { store, ns, read } = await setup();
       const v1 = await store.put(ns + "m", "v1");
       const v2 = await store.put(ns + "m", "v2", { ifMatch: v1!.etag });
       expect(v2).not.toBeNull();
@@ -230,7 +231,7 @@ export function describeObjectStore(name: string, make: () => StoreUnderTest | P
     });
 
     it("of racing compare-and-swaps on one version at most one wins", async () => {
-      const { store, ns, text: read } = await setup();
+      const { store, ns, read } = await setup();
       const base = await store.put(ns + "cas", "base");
       const results = await Promise.all(Array.from({ length: 8 }, (_, i) => store.put(ns + "cas", `update ${i}`, { ifMatch: base!.etag })));
       const winners = results.map((r, i) => (r ? i : -1)).filter((i) => i >= 0);
@@ -348,7 +349,7 @@ export function describeObjectStore(name: string, make: () => StoreUnderTest | P
     });
 
     it("completing replaces an existing object", async () => {
-      const { store, ns, text: read } = await setup();
+      const { store, ns, read } = await setup();
       const old = await store.put(ns + "k", "old", { metadata: { a: "1" } });
       const id = await store.createMultipart(ns + "k");
       const e = await store.uploadPart(ns + "k", id, 1, text("new"), 3);
@@ -401,7 +402,7 @@ export function describeObjectStore(name: string, make: () => StoreUnderTest | P
     });
 
     it("uploads of one key are independent", async () => {
-      const { store, ns, text: read } = await setup();
+      const { store, ns, read } = await setup();
       const a = await store.createMultipart(ns + "k");
       const b = await store.createMultipart(ns + "k");
       expect(a).not.toBe(b);
