@@ -1,9 +1,10 @@
 // Test projects (npm test runs them all):
-//   unit     pure protocol modules, inside workerd
+//   unit     pure protocol modules, and the ObjectStore contract (test/storage) on MemoryStore and on the R2 adapter
+//            over the simulated R2 bucket, inside workerd
 //   api-r2   every endpoint, inside workerd (vitest-pool-workers) on the simulated R2 bucket, auth open
 //   api-s3   the same test/api suite on the S3 backend against a real S3 server (Ceph RGW, started by
 //            test/s3/global-setup.ts), blob redirects off so that blob GETs stream as on R2
-//   s3       the S3 adapter, presigned redirects, configuration, against RGW (test/s3/*.test.ts)
+//   s3       the S3 adapter (with the ObjectStore contract), presigned redirects, configuration, against RGW (test/s3/*.test.ts)
 //   s3-faults  RGW stopped or answering errors mid-upload (own RGW, reached through a fault-injecting proxy)
 //   api-auth token auth inside workerd: token endpoint, token checks, access rules, attacks (test/auth)
 //   e2e      real clients (docker, podman, skopeo, ctr, buildah) against `wrangler dev`, in Node; and test/tooling
@@ -54,7 +55,7 @@ const s3Workers = (name: string, include: string[], vars: Record<string, string>
 });
 
 const projects = [
-  workers("unit", ["test/unit/**/*.test.ts"], { SKIFF_AUTH: "open" }),
+  workers("unit", ["test/unit/**/*.test.ts", "test/storage/**/*.test.ts"], { SKIFF_AUTH: "open" }),
   workers("api-r2", ["test/api/**/*.test.ts"], { SKIFF_AUTH: "open" }),
   workers("api-auth", ["test/auth/**/*.test.ts"], authTestBindings(), { ratelimits: authTestRateLimits() }),
   s3Workers("api-s3", ["test/api/**/*.test.ts"], { SKIFF_AUTH: "open", BLOB_REDIRECT: "false" }),

@@ -5,7 +5,7 @@ import type { RegistryDeps } from "./registry/deps";
 import type { Authorizer } from "./auth/types";
 import { createAuthorizer } from "./auth";
 import { keySource, type KeySource } from "./auth/context";
-import { createStore } from "./storage";
+import { createStorage, type Storage } from "./storage";
 
 export interface Runtime {
   config: Config;
@@ -17,9 +17,9 @@ export interface Runtime {
   presignBlob(dataKey: string): Promise<string | null>;
 }
 
-/** Builds a runtime from a valid config. */
-export function createRuntime(config: Config): Runtime {
-  const store = createStore(config);
+/** Builds a runtime from a valid config; `storage` defaults to the configured backend (tests pass another). */
+export function createRuntime(config: Config, storage: Storage = createStorage(config)): Runtime {
+  const { store, presigner } = storage;
   const keys = keySource(config.auth.mode === "token" ? config.auth.keys : null);
   const { enabled, ttlSeconds } = config.blobRedirect;
   return {
@@ -27,7 +27,7 @@ export function createRuntime(config: Config): Runtime {
     deps: { store, settings: config.registry },
     authorizer: createAuthorizer(config.auth, keys),
     keys,
-    presignBlob: enabled ? (key) => store.presignGet(key, ttlSeconds) : async () => null,
+    presignBlob: enabled && presigner ? (key) => presigner.presignGet(key, ttlSeconds) : async () => null,
   };
 }
 

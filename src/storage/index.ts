@@ -1,39 +1,22 @@
-// Chooses the storage adapter for a configuration.
+// Chooses the storage for a configuration: the ObjectStore for data, and a Presigner when blob GETs can redirect.
 //
-//   STORAGE_BACKEND=s3                          S3Store: everything over the S3 API, presigned GETs from the same client
-//   STORAGE_BACKEND=r2                          R2Store on the binding; cannot presign, so blob GETs stream through the worker
-//   STORAGE_BACKEND=r2 + R2_* S3 credentials    R2Store for every operation, R2's S3 API only to presign blob GETs
+//   STORAGE_BACKEND=s3                          S3Store, and an S3Presigner on the same settings
+//   STORAGE_BACKEND=r2                          R2Store on the binding; no presigner, so blob GETs stream through the worker
+//   STORAGE_BACKEND=r2 + R2_* S3 credentials    R2Store, and an S3Presigner on R2's S3 API (the binding cannot presign)
 import type { Config } from "../config";
 import { R2Store } from "./r2";
-import { S3Store } from "./s3";
-import type { ObjectStore, PutBody, PutOptions, ListOptions, PartRef } from "./types";
+import { S3Presigner, S3Store } from "./s3";
+import type { ObjectStore, Presigner } from "./types";
 
-/** The R2 binding for data, R2's S3 endpoint (https://<account>.r2.cloudflarestorage.com) for presigned GETs. */
-export class PresigningR2Store implements ObjectStore {
-  readonly kind = "r2+presign";
-  constructor(
-    private readonly data: ObjectStore,
-    private readonly signer: Pick<ObjectStore, "presignGet">,
-  ) {}
-  head(key: string) { return this.data.head(key); }
-  get(key: string, range?: { offset: number; length: number }) { return this.data.get(key, range); }
-  put(key: string, body: PutBody, opts?: PutOptions) { return this.data.put(key, body, opts); }
-  delete(keys: string | string[]) { return this.data.delete(keys); }
-  list(opts: ListOptions) { return this.data.list(opts); }
-  createMultipart(key: string, opts?: { contentType?: string }) { return this.data.createMultipart(key, opts); }
-  uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | ReadableStream<Uint8Array>, length: number) {
-    return this.data.uploadPart(key, uploadId, partNumber, body, length);
-  }
-  completeMultipart(key: string, uploadId: string, parts: PartRef[]) { return this.data.completeMultipart(key, uploadId, parts); }
-  abortMultipart(key: string, uploadId: string) { return this.data.abortMultipart(key, uploadId); }
-  presignGet(key: string, expiresIn: number) { return this.signer.presignGet(key, expiresIn); }
+export interface Storage {
+  store: ObjectStore;
+  /** null when blob GETs cannot redirect (the R2 binding alone). */
+  presigner: Presigner | null;
 }
 
-export function createStore(config: Config): ObjectStore {
+export function createStorage(config: Config): Storage {
   const storage = config.storage;
   const publicBaseUrl = config.blobRedirect.publicBaseUrl;
-  if (storage.backend === "s3") return new S3Store(storage.s3, { publicBaseUrl });
-  const r2 = new R2Store(storage.bucket);
-  if (!storage.presign) return r2;
-  return new PresigningR2Store(r2, new S3Store(storage.presign, { publicBaseUrl, kind: "r2-s3" }));
+  if (storage.backend === "s3") return { store: new S3Store(storage.s3), presigner: new S3Presigner(storage.s3, publicBaseUrl) };
+  return { store: new R2Store(storage.bucket), presigner: storage.presign ? new S3Presigner(storage.presign, publicBaseUrl) : null };
 }

@@ -16,7 +16,6 @@ async function guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
 }
 
 export class R2Store implements ObjectStore {
-  readonly kind = "r2";
   constructor(private readonly bucket: R2Bucket) {}
 
   head(key: string) {
@@ -84,32 +83,14 @@ export class R2Store implements ObjectStore {
     });
   }
 
-  createMultipart(key: string, opts: { contentType?: string } = {}) {
-    return guard("createMultipartUpload", async () => {
-      const u = await this.bucket.createMultipartUpload(key, {
-        httpMetadata: opts.contentType ? { contentType: opts.contentType } : undefined,
-      });
-      return u.uploadId;
-    });
+  createMultipart(key: string) {
+    return guard("createMultipartUpload", async () => (await this.bucket.createMultipartUpload(key)).uploadId);
   }
 
-  uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | ReadableStream<Uint8Array>, length: number) {
+  uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array, length: number) {
     return guard("uploadPart", async () => {
-      let value: Uint8Array | ReadableStream = body;
-      if (body instanceof ReadableStream) {
-        const fixed = new FixedLengthStream(length);
-        body.pipeTo(fixed.writable).catch(() => {});
-        value = fixed.readable;
-      } else if (body.byteLength !== length) {
-        throw new StorageError(`R2 uploadPart: body is ${body.byteLength} bytes, expected ${length}`);
-      }
-      const part = await this.bucket
-        .resumeMultipartUpload(key, uploadId)
-        .uploadPart(partNumber, value)
-        .catch(async (err) => {
-          await cancelStream(value, err);
-          throw err;
-        });
+      if (body.byteLength !== length) throw new StorageError(`R2 uploadPart: body is ${body.byteLength} bytes, expected ${length}`);
+      const part = await this.bucket.resumeMultipartUpload(key, uploadId).uploadPart(partNumber, body);
       return part.etag;
     });
   }
@@ -126,8 +107,4 @@ export class R2Store implements ObjectStore {
     });
   }
 
-  async presignGet(): Promise<string | null> {
-    // The binding cannot presign; src/storage/index.ts pairs it with R2's S3 API when credentials are configured.
-    return null;
-  }
 }

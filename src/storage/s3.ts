@@ -19,7 +19,7 @@ import {
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { cancelStream } from "../streams/cancel";
 import { eachLimited } from "../lib/concurrency";
-import { StorageError, type ListOptions, type ListResult, type ObjectBody, type ObjectInfo, type ObjectStore, type PartRef, type PutBody, type PutOptions } from "./types";
+import { StorageError, type ListOptions, type ListResult, type ObjectBody, type ObjectInfo, type ObjectStore, type PartRef, type PutBody, type PutOptions, type Presigner } from "./types";
 
 export interface S3Settings {
   /** Origin of the S3 API, e.g. https://s3.eu-west-1.amazonaws.com or http://127.0.0.1:9000 (no path). */
@@ -33,13 +33,6 @@ export interface S3Settings {
   secretAccessKey: string;
   /** https://host/bucket/key instead of https://bucket.host/key: needed by most S3-compatible servers and R2. */
   forcePathStyle: boolean;
-}
-
-export interface S3StoreOptions {
-  /** Replaces the origin (and prepends the path) of presigned URLs: a CDN or proxy in front of the bucket. */
-  publicBaseUrl?: string;
-  /** Name for logs ("s3", "r2-s3"). */
-  kind?: string;
 }
 
 /** Per-request timeout (until response headers): a stuck server must become a retryable error, not a hung request. */
@@ -145,18 +138,14 @@ export function rebaseUrl(url: string, base: string): string {
 }
 
 export class S3Store implements ObjectStore {
-  readonly kind: string;
   readonly client: S3Client;
   private readonly bucket: string;
   private readonly prefix: string;
-  private readonly publicBaseUrl?: string;
 
-  constructor(settings: S3Settings, opts: S3StoreOptions = {}) {
-    this.kind = opts.kind ?? "s3";
+  constructor(settings: S3Settings) {
     this.client = createS3Client(settings);
     this.bucket = settings.bucket;
     this.prefix = settings.prefix;
-    this.publicBaseUrl = opts.publicBaseUrl;
   }
 
   private k(key: string): string {
@@ -286,9 +275,9 @@ export class S3Store implements ObjectStore {
     };
   }
 
-  async createMultipart(key: string, opts: { contentType?: string } = {}): Promise<string> {
+  async createMultipart(key: string): Promise<string> {
     try {
-      const r = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.k(key), ContentType: opts.contentType }));
+      const r = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.k(key) }));
       if (!r.UploadId) throw new StorageError("S3 createMultipartUpload returned no UploadId");
       return r.UploadId;
     } catch (err) {
@@ -296,27 +285,15 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | ReadableStream<Uint8Array>, length: number): Promise<string> {
-    if (!(body instanceof ReadableStream) && body.byteLength !== length) {
-      throw new StorageError(`S3 uploadPart: body is ${body.byteLength} bytes, expected ${length}`);
-    }
-    const value = body instanceof ReadableStream ? fixedLength(body, length) : body;
+  async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array, length: number): Promise<string> {
+    if (body.byteLength !== length) throw new StorageError(`S3 uploadPart: body is ${body.byteLength} bytes, expected ${length}`);
     try {
       const r = await this.client.send(
-        new UploadPartCommand({
-          Bucket: this.bucket,
-          Key: this.k(key),
-          UploadId: uploadId,
-          PartNumber: partNumber,
-          // Bytes are signed (and so resent on a retry); a stream goes as an unsigned payload of fixed length.
-          Body: value,
-          ContentLength: length,
-        }),
+        new UploadPartCommand({ Bucket: this.bucket, Key: this.k(key), UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: length }),
       );
       if (!r.ETag) throw new StorageError(`S3 uploadPart ${partNumber} returned no ETag`);
       return bareEtag(r.ETag);
     } catch (err) {
-      await cancelStream(value, err);
       throw storageError("uploadPart", err);
     }
   }
@@ -344,10 +321,24 @@ export class S3Store implements ObjectStore {
       throw storageError("abortMultipartUpload", err);
     }
   }
+}
 
-  async presignGet(key: string, expiresIn: number): Promise<string> {
+/** Presigned GETs for the keys an S3Store on the same settings writes. Signing is local: no request is made. */
+export class S3Presigner implements Presigner {
+  private readonly client: S3Client;
+
+  constructor(
+    private readonly settings: S3Settings,
+    /** Replaces the origin (and prepends the path) of presigned URLs: a CDN or proxy in front of the bucket. */
+    private readonly publicBaseUrl?: string,
+  ) {
+    this.client = createS3Client(settings);
+  }
+
+  async presignGet(key: string, expiresInSeconds: number): Promise<string> {
     try {
-      const url = await getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: this.k(key) }), { expiresIn });
+      const command = new GetObjectCommand({ Bucket: this.settings.bucket, Key: this.settings.prefix + key });
+      const url = await getSignedUrl(this.client, command, { expiresIn: expiresInSeconds });
       return this.publicBaseUrl ? rebaseUrl(url, this.publicBaseUrl) : url;
     } catch (err) {
       throw storageError("presign", err);

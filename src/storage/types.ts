@@ -1,5 +1,6 @@
 // The one storage interface every registry operation is written against. One adapter per backend:
-// R2 binding (r2.ts) and S3 API (s3.ts). Adapters translate backend errors into StorageError.
+// R2 binding (r2.ts) and S3 API (s3.ts), plus MemoryStore (memory.ts) for tests. Adapters translate backend errors
+// into StorageError. test/storage/contract.ts is the behaviour every adapter must share.
 
 export interface ObjectInfo {
   key: string;
@@ -52,8 +53,6 @@ export interface PartRef {
 }
 
 export interface ObjectStore {
-  /** A short name for logs and diagnostics ("r2", "s3"). */
-  readonly kind: string;
   head(key: string): Promise<ObjectInfo | null>;
   get(key: string, range?: { offset: number; length: number }): Promise<ObjectBody | null>;
   /** Returns the stored object's info, or null when a condition (ifNoneMatch / ifMatch) failed. */
@@ -61,14 +60,17 @@ export interface ObjectStore {
   delete(keys: string | string[]): Promise<void>;
   list(opts: ListOptions): Promise<ListResult>;
 
-  createMultipart(key: string, opts?: { contentType?: string }): Promise<string>;
+  createMultipart(key: string): Promise<string>;
   /** `body` must be exactly `length` bytes. Returns the part's etag. */
-  uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | ReadableStream<Uint8Array>, length: number): Promise<string>;
+  uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array, length: number): Promise<string>;
   completeMultipart(key: string, uploadId: string, parts: PartRef[]): Promise<void>;
   abortMultipart(key: string, uploadId: string): Promise<void>;
+}
 
-  /** A URL that fetches the object without credentials for `expiresIn` seconds, or null when this store can't. */
-  presignGet(key: string, expiresIn: number): Promise<string | null>;
+/** Credential-free URLs to objects, so that blob bytes can bypass the worker. Not every backend has one. */
+export interface Presigner {
+  /** A URL that GETs the object (Range allowed) for `expiresInSeconds`. */
+  presignGet(key: string, expiresInSeconds: number): Promise<string>;
 }
 
 /** A storage failure (network, backend 5xx, throttling). The registry answers 503 so that clients retry. */

@@ -2,7 +2,7 @@ import { describe, it, expect } from "vitest";
 import { env } from "cloudflare:workers";
 import type { Env } from "../../src/config/settings";
 import { runtimeFor } from "../../src/runtime";
-import { createStore } from "../../src/storage";
+import { createStorage } from "../../src/storage";
 import type { ObjectStore } from "../../src/storage/types";
 import { StorageError } from "../../src/storage/types";
 import { putManifest as putManifestOp, REFERENCE_CHECK_CONCURRENCY } from "../../src/registry/manifests";
@@ -528,7 +528,7 @@ describe("GET errors", () => {
 describe("references: cap, de-duplication and bounded concurrency", () => {
   /** The real store of this project (R2 or S3), with its reads counted and the reads in flight tracked. */
   function countingStore(failAt?: number) {
-    const store = createStore(runtimeFor(env as unknown as Env).config);
+    const store = createStorage(runtimeFor(env as unknown as Env).config).store;
     const stats = { reads: [] as string[], inFlight: 0, maxInFlight: 0 };
     const counted = (method: "head" | "get") => async (key: string, ...rest: unknown[]) => {
       stats.reads.push(key);

@@ -8,7 +8,7 @@
 import { describe, it, expect } from "vitest";
 import { env } from "cloudflare:workers";
 import { runtimeFor } from "../../src/runtime";
-import { createStore } from "../../src/storage";
+import { createStorage } from "../../src/storage";
 import type { ObjectStore, PutBody } from "../../src/storage/types";
 import type { RegistryDeps } from "../../src/registry/deps";
 import { RegistryError } from "../../src/protocol/errors";
@@ -44,17 +44,15 @@ class GatedStore {
   store(): ObjectStore {
     const s = this.inner;
     return {
-      kind: s.kind,
       head: async (key) => (await this.pass({ op: "head", key }), s.head(key)),
       get: async (key, range) => (await this.pass({ op: "get", key }), s.get(key, range)),
       put: async (key, body, opts) => (await this.pass({ op: "put", key, body }), s.put(key, body, opts)),
       delete: async (keys) => (await this.pass({ op: "delete", key: [keys].flat().join(",") }), s.delete(keys)),
       list: (opts) => s.list(opts),
-      createMultipart: async (key, opts) => (await this.pass({ op: "createMultipart", key }), s.createMultipart(key, opts)),
+      createMultipart: async (key) => (await this.pass({ op: "createMultipart", key }), s.createMultipart(key)),
       uploadPart: async (key, id, n, body, length) => (await this.pass({ op: "uploadPart", key }), s.uploadPart(key, id, n, body, length)),
       completeMultipart: async (key, id, parts) => (await this.pass({ op: "completeMultipart", key }), s.completeMultipart(key, id, parts)),
       abortMultipart: async (key, id) => (await this.pass({ op: "abortMultipart", key }), s.abortMultipart(key, id)),
-      presignGet: (key, ttl) => s.presignGet(key, ttl),
     };
   }
 }
@@ -65,7 +63,7 @@ const endingSession = (why: "complete" | "cancel" | "failed") => (c: Call) =>
 
 function setup() {
   const config = runtimeFor(env as never).config;
-  const gated = new GatedStore(createStore(config));
+  const gated = new GatedStore(createStorage(config).store);
   const deps: RegistryDeps = { store: gated.store(), settings: config.registry };
   return { deps, gated };
 }

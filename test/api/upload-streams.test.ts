@@ -5,7 +5,7 @@
 import { describe, it, expect } from "vitest";
 import { env } from "cloudflare:workers";
 import { runtimeFor } from "../../src/runtime";
-import { createStore } from "../../src/storage";
+import { createStorage } from "../../src/storage";
 import { StorageError, type ObjectStore } from "../../src/storage/types";
 import type { RegistryDeps } from "../../src/registry/deps";
 import { RegistryError } from "../../src/protocol/errors";
@@ -30,7 +30,7 @@ function endlessBody() {
 
 function realDeps(wrap: (s: ObjectStore) => ObjectStore = (s) => s): RegistryDeps {
   const config = runtimeFor(env as never).config;
-  return { store: wrap(createStore(config)), settings: config.registry };
+  return { store: wrap(createStorage(config).store), settings: config.registry };
 }
 
 /** Fails the test instead of hanging when `p` never settles (the bug this file guards against is a hang). */

@@ -1,0 +1,35 @@
+import { describe, it, expect } from "vitest";
+import { MemoryStore } from "../../src/storage/memory";
+import { StorageError } from "../../src/storage/types";
+import { bytesOf, describeObjectStore } from "./contract";
+
+describeObjectStore("MemoryStore", () => ({ store: new MemoryStore() }));
+
+// Where R2 and S3 differ, MemoryStore takes the stricter side.
+describe("MemoryStore: the stricter side", () => {
+  it("lists metadata and content type only when asked (as S3)", async () => {
+    const store = new MemoryStore();
+    await store.put("k", "v", { contentType: "text/plain", metadata: { a: "1" } });
+    expect((await store.list({ prefix: "" })).objects).toEqual([{ key: "k", size: 1, etag: (await store.head("k"))!.etag, metadata: {} }]);
+    expect((await store.list({ prefix: "", metadata: true })).objects[0]).toMatchObject({ contentType: "text/plain", metadata: { a: "1" } });
+  });
+
+  it("gives the same bytes a new etag on every write, so a stale etag never matches again", async () => {
+    const store = new MemoryStore();
+    const v1 = await store.put("k", "same");
+    await store.put("k", "same");
+    expect(await store.put("k", "next", { ifMatch: v1!.etag })).toBeNull();
+  });
+
+  it("refuses unequal parts but the last (as R2)", async () => {
+    const store = new MemoryStore();
+    const [a, b] = [bytesOf(6 * 1024 * 1024, 1), bytesOf(5 * 1024 * 1024, 2)];
+    const id = await store.createMultipart("k");
+    const parts = [
+      { partNumber: 1, etag: await store.uploadPart("k", id, 1, a, a.byteLength) },
+      { partNumber: 2, etag: await store.uploadPart("k", id, 2, b, b.byteLength) },
+      { partNumber: 3, etag: await store.uploadPart("k", id, 3, b, b.byteLength) },
+    ];
+    await expect(store.completeMultipart("k", id, parts)).rejects.toBeInstanceOf(StorageError);
+  });
+});
