@@ -62,6 +62,19 @@ const projects = [
   s3Workers("s3", ["test/s3/*.test.ts"], { SKIFF_AUTH: "open" }),
   s3Workers("s3-faults", ["test/s3/faults/**/*.test.ts"], { SKIFF_AUTH: "open" }),
   {
+    // The test/api suite in Node on a MemoryStore, through the real app and composition root (test/memory/).
+    resolve: { alias: [{ find: /^cloudflare:workers$/, replacement: fileURLToPath(new URL("./test/memory/cloudflare-workers.ts", import.meta.url)) }] },
+    test: {
+      name: "api-memory",
+      include: ["test/api/**/*.test.ts"],
+      // A 1 GiB blob held in memory proves nothing about streaming; it runs on R2 and S3.
+      exclude: ["test/api/large-upload.test.ts"],
+      environment: "node",
+      setupFiles: [...setupFiles, "./test/memory/setup.ts"],
+      testTimeout: 120_000,
+    },
+  },
+  {
     test: {
       name: "e2e",
       include: ["test/e2e/**/*.test.ts", "test/tooling/*.test.ts"],

@@ -23,7 +23,21 @@ const worker = exports as unknown as { default: { fetch(request: Request): Promi
 
 /** Calls the Worker. `path` is relative to the origin ("/v2/..."), or a Location header value. */
 export function registry(path: string, init?: RequestInit): Promise<Response> {
-  return worker.default.fetch(new Request(new URL(path, ORIGIN), init));
+  return worker.default.fetch(new Request(new URL(path, ORIGIN), asSent(init)));
+}
+
+/**
+ * The request as an HTTP client sends it. workerd's Request adds Content-Length to a body of known length itself;
+ * Node's (project api-memory) leaves it to the connection, and wants `duplex` on a streamed body.
+ */
+function asSent(init: RequestInit | undefined): RequestInit | undefined {
+  const body = init?.body;
+  if (body instanceof ReadableStream) return { ...init, duplex: "half" } as RequestInit;
+  const length = typeof body === "string" ? new TextEncoder().encode(body).byteLength : ArrayBuffer.isView(body) || body instanceof ArrayBuffer ? body.byteLength : undefined;
+  if (length === undefined) return init;
+  const headers = new Headers(init!.headers);
+  if (!headers.has("content-length")) headers.set("content-length", String(length));
+  return { ...init, headers };
 }
 
 /** A repository name no other test uses (tests share one bucket). */

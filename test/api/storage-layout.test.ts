@@ -6,7 +6,8 @@ import { env } from "cloudflare:workers";
 import { registry, uniqueRepo, startUpload, withQuery, digestOf, pseudoRandomBytes, streamDigest } from "./helpers";
 
 const bucket = (env as { BUCKET?: R2Bucket; STORAGE_BACKEND?: string }).BUCKET;
-const onR2 = (env as { STORAGE_BACKEND?: string }).STORAGE_BACKEND !== "s3";
+// Not on S3 (no binding) nor on the MemoryStore (api-memory's binding is a placeholder).
+const onR2 = (env as { STORAGE_BACKEND?: string }).STORAGE_BACKEND !== "s3" && (env as { SKIFF_TEST_TARGET?: string }).SKIFF_TEST_TARGET !== "memory";
 const PART = 8 * 1024 * 1024;
 
 /** The object holding the blob's bytes, as the repository's link names it. */

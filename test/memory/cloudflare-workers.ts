@@ -1,0 +1,18 @@
+// Stands in for the "cloudflare:workers" module when the API suite runs in Node on the in-memory store (project
+// api-memory in vitest.config.ts): the same `env` and `exports.default` the suite uses inside workerd, but the
+// worker is Skiff's own app called in-process, and storage is a MemoryStore (see ./setup.ts).
+import worker from "../../src/index";
+import type { Env } from "../../src/config/settings";
+
+/** Never used: ./setup.ts replaces createStorage. It is here only because the R2 configuration requires a binding. */
+const unusedBucket = new Proxy({} as R2Bucket, {
+  get() {
+    throw new Error("api-memory: the R2 binding is a placeholder; storage is the MemoryStore");
+  },
+});
+
+export const env: Env = { SKIFF_AUTH: "open", BUCKET: unusedBucket, SKIFF_TEST_TARGET: "memory" };
+
+export const exports = {
+  default: { fetch: (request: Request) => worker.fetch(request, env) },
+};
