@@ -11,7 +11,7 @@
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
-import { authTestBindings, authTestRateLimits } from "./test/auth/bindings.mjs";
+import { authTestBindings, authTestRateLimits } from "./test/auth/bindings";
 
 // In every project: a failed test's result leaves the test process before the next test can stall (see the file).
 const setupFiles = ["./test/support/report-failures-promptly.ts"];

@@ -4,10 +4,10 @@
 import { generateKeyPairSync, createHash } from "node:crypto";
 import bcrypt from "bcryptjs";
 import { hashPassword } from "../../scripts/user.mjs";
-import { PASSWORDS, RULES, SERVICE, ISSUER, REALM } from "./fixtures.ts";
+import { PASSWORDS, RULES, SERVICE, ISSUER, REALM } from "./fixtures";
 
-function jwkPair(type, opts, alg) {
-  const { publicKey, privateKey } = generateKeyPairSync(type, opts);
+function jwkPair(type: "ec" | "ed25519", opts: { namedCurve?: string }, alg: string) {
+  const { publicKey, privateKey } = generateKeyPairSync(type as "ec", opts as { namedCurve: string });
   const pub = publicKey.export({ format: "jwk" });
   const kid = createHash("sha256").update(JSON.stringify(pub)).digest("base64url").slice(0, 16);
   return { privateJwk: { ...privateKey.export({ format: "jwk" }), kid, alg }, publicJwk: { ...pub, kid, alg } };
