@@ -1,7 +1,7 @@
 // Two things that must stay true of local Skiff under `wrangler dev`:
 // 1. Pushing a small image takes well under 2 s with docker, podman and skopeo. The bound asserted is a generous
 //    5 s: it only catches the regression where clients wait ~10 s for a TLS probe that a plain-http dev server
-//    never answers (see scripts/dev.mjs). No other timing is asserted.
+//    never answers (see scripts/lib/dev-server.ts). No other timing is asserted.
 // 2. A 1 GiB docker-style push (one chunked PATCH without Content-Length, then PUT ?digest=) streams: the memory of
 //    the workerd processes grows by a bounded amount, and the blob reads back with the right digest.
 import { createHash, randomBytes } from "node:crypto";
