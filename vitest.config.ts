@@ -12,7 +12,7 @@
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
-import { authTestBindings, authTestRateLimits } from "./test/auth/bindings.mjs";
+import { authTestBindings, authTestRateLimits } from "./test/auth/bindings";
 
 // In every project: a failed test's result leaves the test process before the next test can stall (see the file).
 const setupFiles = ["./test/support/report-failures-promptly.ts"];
@@ -57,7 +57,7 @@ const s3Workers = (name: string, include: string[], vars: Record<string, string>
 const projects = [
   workers("unit", ["test/unit/**/*.test.ts", "test/storage/**/*.test.ts"], { SKIFF_AUTH: "open" }),
   workers("api-r2", ["test/api/**/*.test.ts"], { SKIFF_AUTH: "open" }),
-  workers("api-auth", ["test/auth/**/*.test.ts"], authTestBindings(), { ratelimits: authTestRateLimits() }),
+  workers("api-auth", ["test/auth/**/*.test.ts"], await authTestBindings(), { ratelimits: authTestRateLimits() }),
   s3Workers("api-s3", ["test/api/**/*.test.ts"], { SKIFF_AUTH: "open", BLOB_REDIRECT: "false" }),
   s3Workers("s3", ["test/s3/*.test.ts"], { SKIFF_AUTH: "open" }),
   s3Workers("s3-faults", ["test/s3/faults/**/*.test.ts"], { SKIFF_AUTH: "open" }),

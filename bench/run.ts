@@ -17,7 +17,8 @@ import { startDistribution, startFloorWorker, startSkiff, type Registry, type Sk
 import { dockerLoad, dockerPull, dockerPush, dockerRemoveImage, skopeoPull, skopeoPush } from "./lib/clients";
 import { SyntheticBlob, deleteBlob, getDiscarding, pullBlob, pushChunked, pushMonolithic, request, seedImage } from "./lib/http";
 import { runLoad } from "./lib/load";
-import { cpuMs, peakRssBytes, resetPeakRss, rssBytes, run, sleep } from "./lib/procs";
+import * as proc from "../scripts/lib/processes";
+import { resetPeakRss, run as runCommand, sleep, type RunOptions } from "../scripts/lib/processes";
 import { MiB, mbps, median } from "./lib/stats";
 import { report } from "./lib/report";
 
@@ -103,6 +104,18 @@ export interface Results {
   idle?: { runtimeMsPerSec: number; proxyMsPerSec: number; wranglerMsPerSec: number };
   notes: string[];
 }
+
+/** /proc readings that throw when the process is gone (wrangler restarted the runtime): the callers catch that. */
+function alive(v: number | null, pid: number): number {
+  if (v === null) throw new Error(`process ${pid} is gone`);
+  return v;
+}
+const cpuMs = (pid: number) => alive(proc.cpuMs(pid), pid);
+const rssBytes = (pid: number) => alive(proc.rssBytes(pid), pid);
+const peakRssBytes = (pid: number) => alive(proc.peakRssBytes(pid), pid);
+
+/** A command, killed after 15 minutes. */
+const run = (cmd: string, args: string[], opts: RunOptions = {}) => runCommand(cmd, args, { timeoutMs: 900_000, ...opts });
 
 const log = (...a: unknown[]) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
 

@@ -3,9 +3,11 @@
 // The Docker engine itself comes from test/support/docker.ts (private dockerd, vfs, no networking).
 import { rmSync } from "node:fs";
 import type { DockerEngine } from "../../test/support/docker";
-import { run } from "./procs";
+import { run as runCommand, type RunOptions } from "../../scripts/lib/processes";
 
 const SKOPEO = "/usr/bin/skopeo";
+/** A client command, killed after 15 minutes. */
+const run = (cmd: string, args: string[], opts: RunOptions = {}) => runCommand(cmd, args, { timeoutMs: 900_000, ...opts });
 
 export async function skopeoPush(layoutDir: string, tag: string, ref: string): Promise<number> {
   const { ms } = await run(SKOPEO, ["copy", "--quiet", "--dest-tls-verify=false", `oci:${layoutDir}:${tag}`, `docker://${ref}`]);

@@ -126,7 +126,7 @@ export function report(res: Results): { markdown: string; svg: string } {
     const kib = res.bundle.gzipBytes / 1024;
     L.push(`| deployable bundle (wrangler deploy --dry-run), gzip -9 | ${f1(kib)} KiB (${res.bundle.files.map((f) => `${f.name} ${f1(f.bytes / 1024)} KiB`).join(", ")}; wrangler: ${res.bundle.wranglerSays ?? "?"}) | < 300 KiB ${mark(kib < 300)} |`);
   }
-  if (res.startup.skiffMs !== undefined) L.push(`| start-up: spawn of wrangler dev → first answer on /v2/ (scripts/dev.mjs) | ${f0(res.startup.skiffMs)} ms (distribution: ${f0(res.startup.distributionMs ?? NaN)} ms) | |`);
+  if (res.startup.skiffMs !== undefined) L.push(`| start-up: spawn of wrangler dev → first answer on /v2/ (scripts/lib/dev-server.ts) | ${f0(res.startup.skiffMs)} ms (distribution: ${f0(res.startup.distributionMs ?? NaN)} ms) | |`);
   if (res.startup.workerStartupProfile) {
     const p = res.startup.workerStartupProfile;
     L.push(`| Worker start-up CPU (wrangler check startup profile: busy / span) | ${f1(p.busyMs)} / ${f1(p.spanMs)} ms | (Workers limit: 1 s) |`);

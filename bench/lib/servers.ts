@@ -1,5 +1,5 @@
 // The two registries under test, side by side on free loopback ports with fresh storage, both serving https:
-//   Skiff         test/support's startSkiffRegistry, i.e. scripts/dev.mjs `startSkiff`, the code `npm start` runs:
+//   Skiff         test/support's startSkiffRegistry, i.e. scripts/lib/dev-server.ts `startSkiff`, the code `npm start` runs:
 //                 wrangler dev in open-auth mode (`SKIFF_AUTH=open npm start`), local R2 simulator, https with
 //                 wrangler's self-signed certificate;
 //   distribution  CNCF distribution 2.8.2 (`docker-registry serve`), filesystem storage, https with a self-signed
@@ -9,7 +9,8 @@
 import { mkdirSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { startSkiffRegistry } from "../../test/support/registries";
-import { cmdline, descendants, freePort, run, spawnLogged, stopGroup, waitForHttp } from "./procs";
+import { wranglerDev } from "../../scripts/lib/dev-server";
+import { cmdline, descendants, freePort, run, startDaemon, waitForHttp } from "../../scripts/lib/processes";
 
 export interface Registry {
   name: "skiff" | "distribution";
@@ -42,7 +43,7 @@ const ROOT = new URL("../..", import.meta.url).pathname;
 
 /** wrangler dev's processes: the proxy workerd owns the public port, the other workerd runs the Worker. */
 export function wranglerProcesses(leader: number, port: number): WranglerProcesses {
-  const all = descendants(leader);
+  const all = descendants(leader).map((p) => p.pid);
   const workerds = all.filter((p) => (cmdline(p)[0] ?? "").endsWith("/workerd"));
   const proxy = workerds.find((p) => cmdline(p).some((a) => a.startsWith("--socket-addr=entry=") && a.endsWith(`:${port}`)));
   const runtime = workerds.find((p) => p !== proxy);
@@ -103,12 +104,12 @@ export async function startDistribution(workDir: string): Promise<Registry> {
     ].join("\n"),
   );
   const t0 = performance.now();
-  const child = spawnLogged(bin, ["serve", config], join(workDir, "distribution.log"));
+  const daemon = startDaemon(bin, ["serve", config], { logFile: join(workDir, "distribution.log") });
   const url = `https://127.0.0.1:${port}`;
   try {
     await waitForHttp(`${url}/v2/`, { timeoutMs: 20_000 });
   } catch (err) {
-    await stopGroup(child);
+    await daemon.stop();
     throw err;
   }
   return {
@@ -116,8 +117,8 @@ export async function startDistribution(workDir: string): Promise<Registry> {
     host: `127.0.0.1:${port}`,
     url,
     startupMs: performance.now() - t0,
-    mainPid: () => child.pid!,
-    stop: () => stopGroup(child),
+    mainPid: () => daemon.pid,
+    stop: () => daemon.stop(),
   };
 }
 
@@ -126,19 +127,21 @@ export async function startFloorWorker(workDir: string): Promise<{ url: string; 
   const port = await freePort();
   const persistTo = join(workDir, "floor-state");
   mkdirSync(persistTo, { recursive: true });
-  const args = [
-    join(ROOT, "node_modules/wrangler/bin/wrangler.js"), "dev",
-    "--config", join(ROOT, "bench/floor/wrangler.toml"),
-    "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(await freePort()),
-    "--local-protocol", "https", "--persist-to", persistTo, "--show-interactive-dev-session=false",
-  ];
-  const child = spawnLogged(process.execPath, args, join(workDir, "floor.log"), { cwd: ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
+  const wrangler = wranglerDev({
+    config: join(ROOT, "bench/floor/wrangler.toml"),
+    host: "127.0.0.1",
+    port,
+    inspectorPort: await freePort(),
+    protocol: "https",
+    persistTo,
+    logFile: join(workDir, "floor.log"),
+  });
   const url = `https://127.0.0.1:${port}`;
   try {
     await waitForHttp(`${url}/`, { timeoutMs: 90_000 });
   } catch (err) {
-    await stopGroup(child);
+    await wrangler.stop();
     throw err;
   }
-  return { url, processes: () => wranglerProcesses(child.pid!, port), stop: () => stopGroup(child) };
+  return { url, processes: () => wranglerProcesses(wrangler.pid, port), stop: () => wrangler.stop() };
 }

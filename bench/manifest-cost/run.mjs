@@ -3,7 +3,7 @@
 //   npx tsx bench/manifest-cost/run.mjs [case-name-filter]   (MEASURE_DIRECT=1: call the app in-isolate, see manifests.measure.ts)
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { descendants, rssBytes } from "../../test/support/proc.ts";
+import { descendants, rssBytes } from "../../scripts/lib/processes.ts";
 
 const CASES = ["deep arrays", "deep objects", "2M tiny array elements", "empty objects", "many keys", "one long string", "20000 layers naming one blob"];
 const only = process.argv[2];
@@ -16,7 +16,7 @@ async function runCase(name) {
   const samples = [];
   // Finding workerd among the descendants walks /proc, so do that every 2 s only; read VmRSS every 50 ms.
   let workerd = [];
-  const find = setInterval(async () => (workerd = (await descendants(child.pid)).filter((p) => p.comm === "workerd")), 2000);
+  const find = setInterval(async () => (workerd = descendants(child.pid).filter((p) => p.comm === "workerd")), 2000);
   const timer = setInterval(() => {
     if (workerd.length) samples.push([Date.now(), workerd.reduce((sum, p) => sum + (rssBytes(p.pid) ?? 0), 0)]);
   }, 50);

@@ -1,4 +1,4 @@
-// The users, passwords and rules the api-auth project runs with (bindings.mjs hashes the passwords for the
+// The users, passwords and rules the api-auth project runs with (bindings.ts hashes the passwords for the
 // Worker's AUTH_USERS; tests log in with the plain ones). Test-only values.
 export const PASSWORDS = {
   alice: "alice-admin-pw", // admin, PBKDF2

@@ -10,9 +10,9 @@ import { startDockerd, type DockerEngine } from "../support/docker";
 import { ContainerTools, ctrRegistryArgs, itWith, missingTools } from "../support/clients";
 import { removeDir, run, tempDir } from "../support/proc";
 import { request } from "../support/http";
-import { hashPassword } from "../../scripts/user.mjs";
-import { generateSigningKey } from "../../scripts/keygen.mjs";
-import { banner, freePort, startSkiff } from "../../scripts/dev.mjs";
+import { generateSigningKey, hashPassword } from "../../scripts/lib/credentials";
+import { banner, startSkiff } from "../../scripts/lib/dev-server";
+import { freePort } from "../../scripts/lib/processes";
 
 const PW = { alice: "alice-e2e-pw", bob: "bob-e2e-pw", carol: "carol-e2e-pw" };
 const RULES = {
@@ -30,7 +30,7 @@ async function authVars(): Promise<Record<string, string>> {
   const { privateJwk } = await generateSigningKey("ES256");
   return {
     SKIFF_AUTH: "token",
-    AUTH_USERS: [alice, `bob:${hashPassword(PW.bob)}`, `carol:${hashPassword(PW.carol)}`].join("\n"),
+    AUTH_USERS: [alice, `bob:${await hashPassword(PW.bob)}`, `carol:${await hashPassword(PW.carol)}`].join("\n"),
     AUTH_RULES: JSON.stringify(RULES),
     AUTH_SIGNING_KEY: JSON.stringify(privateJwk),
   };

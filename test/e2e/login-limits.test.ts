@@ -7,8 +7,7 @@ import { startSkiffRegistry, type RegistryUnderTest } from "../support/registrie
 import { startDockerd, type DockerEngine } from "../support/docker";
 import { ContainerTools, itWith, missingTools } from "../support/clients";
 import { removeDir, tempDir } from "../support/proc";
-import { hashPassword } from "../../scripts/user.mjs";
-import { generateSigningKey } from "../../scripts/keygen.mjs";
+import { generateSigningKey, hashPassword } from "../../scripts/lib/credentials";
 
 const PW = { bob: "bob-limits-pw", carol: "carol-limits-pw" };
 /** wrangler.toml's LOGIN_LIMIT_USER: password checks per user name per minute. */
@@ -28,7 +27,7 @@ describe("login rate limits with real clients", () => {
       vars: {
         SKIFF_AUTH: "token",
         // PBKDF2 with 1,000 iterations: the test is about counting, not about the hash's cost.
-        AUTH_USERS: [`bob:${hashPassword(PW.bob, 1000)}`, `carol:${hashPassword(PW.carol, 1000)}`].join("\n"),
+        AUTH_USERS: [`bob:${await hashPassword(PW.bob, 1000)}`, `carol:${await hashPassword(PW.carol, 1000)}`].join("\n"),
         AUTH_RULES: JSON.stringify({ admins: ["bob"] }),
         AUTH_SIGNING_KEY: JSON.stringify(privateJwk),
       },

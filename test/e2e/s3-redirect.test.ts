@@ -6,7 +6,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
-import { startLocalS3, type LocalS3 } from "../../scripts/dev-s3.mjs";
+import { startLocalS3, type LocalS3 } from "../../scripts/lib/dev-server";
 import { ContainerTools, itWith, unavailable } from "../support/clients";
 import { startDockerd, type DockerEngine } from "../support/docker";
 import { digestOfGet, request } from "../support/http";

@@ -65,7 +65,7 @@ export interface RssSample {
 
 /** Samples VmRSS of every workerd process under wrangler every 100 ms until stopped. */
 export async function sampleWorkerdRss(wranglerPid: number) {
-  const workerd = (await descendants(wranglerPid)).filter((p) => p.comm === "workerd");
+  const workerd = descendants(wranglerPid).filter((p) => p.comm === "workerd");
   expect(workerd.length, "workerd processes under wrangler").toBeGreaterThan(0);
   const samples: RssSample[] = workerd.map(({ pid }) => {
     const rss = rssBytes(pid) ?? 0;

@@ -4,7 +4,8 @@
 import { randomUUID } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { freePort, startSkiff } from "../../scripts/dev.mjs";
+import { startSkiff } from "../../scripts/lib/dev-server";
+import { freePort } from "../../scripts/lib/processes";
 import { removeDir, startDaemon, tempDir, waitFor } from "./proc";
 import { request } from "./http";
 

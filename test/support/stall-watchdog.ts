@@ -13,7 +13,7 @@
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import type { Reporter, TestCase, TestModule, TestSpecification } from "vitest/node";
-import { cpuSeconds, descendants } from "./proc";
+import { cpuMs, descendants } from "./proc";
 
 const STALL_MS = Number(process.env.SKIFF_TEST_STALL_SECONDS ?? 300) * 1000;
 /** EX_TEMPFAIL: the run was stopped, not failed by a test. */
@@ -115,7 +115,7 @@ export default class StallWatchdog implements Reporter {
     const idle = Date.now() - this.lastActivity;
     if (!this.cpuAtIdle || this.cpuAtIdle.at < this.lastActivity) {
       const cpu = new Map<number, number>();
-      for (const { pid } of await descendants(process.pid).catch(() => [])) cpu.set(pid, cpuSeconds(pid) ?? 0);
+      for (const { pid } of descendants(process.pid)) cpu.set(pid, (cpuMs(pid) ?? 0) / 1000);
       this.cpuAtIdle = { at: Date.now(), cpu };
     }
     if (idle < STALL_MS || this.stopping) return;
@@ -129,7 +129,7 @@ export default class StallWatchdog implements Reporter {
     if (this.failures.length > 0) {
       lines.push("Failed before the stall:", ...this.failures.map((f) => `  ${f.project} ${f.file} > ${f.name}: ${f.message.split("\n")[0]}`));
     }
-    const children = await descendants(process.pid).catch(() => []);
+    const children = descendants(process.pid);
     if (children.length > 0) {
       try {
         const table = execFileSync("ps", ["-o", "pid=,ppid=,pcpu=,etime=,args=", "-p", children.map((c) => c.pid).join(",")], { encoding: "utf8" });
@@ -138,7 +138,8 @@ export default class StallWatchdog implements Reporter {
         const secs = (Date.now() - base.at) / 1000;
         const rows = table.trimEnd().split("\n").map((l) => {
           const pid = Number(l.trim().split(/\s+/)[0]);
-          const now = cpuSeconds(pid);
+          const ms = cpuMs(pid);
+          const now = ms === null ? null : ms / 1000;
           const during = now === null || !base.cpu.has(pid) || secs < 1 ? "?" : Math.round((100 * (now - base.cpu.get(pid)!)) / secs);
           return `  ${String(during).padStart(4)} ${l.trim()}`.slice(0, 200);
         });

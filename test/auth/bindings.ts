@@ -1,24 +1,17 @@
 // Bindings for the api-auth vitest project, made in Node when vitest loads its config: a fresh ES256 signing key,
 // an old EdDSA key still accepted for verification (its private half is passed to the tests as TEST_OLD_KEY so
 // they can sign with it), and the test users hashed the way `npm run user` does (bob with bcrypt, as htpasswd -B).
-import { generateKeyPairSync, createHash } from "node:crypto";
-import bcrypt from "bcryptjs";
-import { hashPassword } from "../../scripts/user.mjs";
-import { PASSWORDS, RULES, SERVICE, ISSUER, REALM } from "./fixtures.ts";
+import { generateSigningKey, userLine } from "../../scripts/lib/credentials";
+import { PASSWORDS, RULES, SERVICE, ISSUER, REALM } from "./fixtures";
 
-function jwkPair(type, opts, alg) {
-  const { publicKey, privateKey } = generateKeyPairSync(type, opts);
-  const pub = publicKey.export({ format: "jwk" });
-  const kid = createHash("sha256").update(JSON.stringify(pub)).digest("base64url").slice(0, 16);
-  return { privateJwk: { ...privateKey.export({ format: "jwk" }), kid, alg }, publicJwk: { ...pub, kid, alg } };
-}
-
-export function authTestBindings() {
-  const signing = jwkPair("ec", { namedCurve: "P-256" }, "ES256");
-  const old = jwkPair("ed25519", {}, "EdDSA");
-  const users = Object.entries(PASSWORDS).map(([name, pw]) =>
-    // Low PBKDF2 iterations / bcrypt cost keep the suite fast; production defaults are tested in the bench.
-    `${name}:${name === "bob" ? bcrypt.hashSync(pw, 4) : hashPassword(pw, 1000)}`,
+export async function authTestBindings(): Promise<Record<string, string>> {
+  const signing = await generateSigningKey("ES256");
+  const old = await generateSigningKey("EdDSA");
+  const users = await Promise.all(
+    Object.entries(PASSWORDS).map(([name, pw]) =>
+      // Low PBKDF2 iterations / bcrypt cost keep the suite fast; production defaults are tested in the bench.
+      userLine(name, pw, name === "bob" ? { bcryptCost: 4 } : { iterations: 1000 }),
+    ),
   );
   return {
     SKIFF_AUTH: "token",
