@@ -2,12 +2,9 @@
 // tests and the bench start Skiff through `startSkiff` below, so they run exactly what `npm start` runs.
 //
 // Why https with wrangler's self-signed certificate: docker, podman, skopeo and buildah first try https on a
-// registry at 127.0.0.1 and fall back to http only after their 10 s TLS handshake timeout, because a plain-http
-// workerd socket never answers a TLS ClientHello. Measured here (small 2-layer image): docker push 10.2 s on http,
-// 0.06-0.15 s on https; skopeo 10.1 s -> 0.13 s; podman 10.1 s -> 0.07 s. A front proxy that refuses the TLS probe
-// at once was as fast (and as fast for 256 MiB uploads), but it is one more process in the data path and more
-// code, while https is built into wrangler, works offline and is what clients meet in production (Workers serve
-// https only). Plain http to this port fails at once (connection closed), never hangs.
+// registry at 127.0.0.1 and fall back to http only after their TLS handshake timeout, which a plain-http workerd
+// socket never ends early. The measurements and the alternatives weighed: docs/testing.md#local-https. Plain http
+// to this port fails at once (connection closed), never hangs.
 import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";

@@ -57,7 +57,7 @@ async function readAtLeast(this: ReadableStreamBYOBReader, min: number, view: Ui
     ended = done;
   }
   const value = new Uint8Array(buffer, byteOffset, filled);
-  return ended && filled === 0 ? { done: true, value } : { done: false, value };
+  return (ended && filled === 0 ? { done: true, value } : { done: false, value }) as ReadableStreamReadResult<Uint8Array>;
 }
 
 const byobProto = ReadableStreamBYOBReader.prototype as unknown as Record<string, unknown>;
