@@ -5,7 +5,8 @@ import { describe, it, expect } from "vitest";
 import { S3Store } from "../../src/storage/s3";
 import { StorageError } from "../../src/storage/types";
 import { pseudoRandomBytes } from "../api/helpers";
-import { concat, rgwSettings, sha256Hex } from "./helpers";
+import { rgwSettings, sha256Hex } from "./helpers";
+import { concat } from "../storage/contract";
 
 const MiB = 1024 * 1024;
 

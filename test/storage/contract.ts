@@ -2,6 +2,7 @@
 // differ the contract says nothing, and the adapter's own tests (e.g. test/s3/adapter.test.ts) pin its side down.
 // Runs in workerd and in Node: Web APIs only.
 import { describe, it, expect } from "vitest";
+import { pseudoRandomBytes } from "../api/helpers";
 import { StorageError, type ListOptions, type ObjectStore, type Presigner } from "../../src/storage/types";
 
 export interface StoreUnderTest {
@@ -13,20 +14,7 @@ export interface StoreUnderTest {
 const MiB = 1024 * 1024;
 const text = (s: string) => new TextEncoder().encode(s);
 
-/** Deterministic bytes (xorshift), so that failures repeat. */
-export function bytesOf(length: number, seed: number): Uint8Array {
-  const words = new Uint32Array(Math.ceil(length / 4));
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    words[i] = x;
-  }
-  return new Uint8Array(words.buffer, 0, length);
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
+export function concat(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
   let at = 0;
   for (const p of parts) {
@@ -103,7 +91,7 @@ export function describeObjectStore(name: string, make: () => StoreUnderTest | P
       const s = await store.put(ns + "string", "plain text");
       expect(s).toMatchObject({ size: 10, metadata: {} });
       expect(await read("string")).toBe("plain text");
-      const bytes = bytesOf(3 * MiB + 17, 7);
+      const bytes = pseudoRandomBytes(3 * MiB + 17, 7);
       const streamed = await store.put(ns + "stream", streamOf(bytes), { length: bytes.byteLength });
       expect(streamed!.size).toBe(bytes.byteLength);
       expect(await hex(await bytesFrom((await store.get(ns + "stream"))!.body))).toBe(await hex(bytes));
@@ -149,7 +137,7 @@ export function describeObjectStore(name: string, make: () => StoreUnderTest | P
 
     it("serves byte ranges, with the whole object's size and etag", async () => {
       const { store, ns } = await setup();
-      const bytes = bytesOf(100_000, 3);
+      const bytes = pseudoRandomBytes(100_000, 3);
       const put = await store.put(ns + "r", bytes);
       const part = await store.get(ns + "r", { offset: 1000, length: 500 });
       expect(part).toMatchObject({ size: 100_000, etag: put!.etag });
@@ -209,7 +197,7 @@ export function describeObjectStore(name: string, make: () => StoreUnderTest | P
     it("a stream put whose condition fails answers null and leaves the stored object", async () => {
       const { store, ns, read } = await setup();
       await store.put(ns + "s", "winner");
-      const bytes = bytesOf(100_000, 9);
+      const bytes = pseudoRandomBytes(100_000, 9);
       expect(await store.put(ns + "s", streamOf(bytes), { length: bytes.byteLength, ifNoneMatch: "*" })).toBeNull();
       expect(await read("s")).toBe("winner");
     });
@@ -299,9 +287,9 @@ export function describeObjectStore(name: string, make: () => StoreUnderTest | P
   describe(`${name}: multipart uploads`, () => {
     it("assembles equal parts and a shorter last part, in part order", async () => {
       const { store, ns } = await setup();
-      const p1 = bytesOf(5 * MiB, 11);
-      const p2 = bytesOf(5 * MiB, 12);
-      const p3 = bytesOf(123_457, 13);
+      const p1 = pseudoRandomBytes(5 * MiB, 11);
+      const p2 = pseudoRandomBytes(5 * MiB, 12);
+      const p3 = pseudoRandomBytes(123_457, 13);
       const key = ns + "mp";
       const id = await store.createMultipart(key);
       // Uploaded out of order: the part numbers decide.
@@ -328,15 +316,15 @@ export function describeObjectStore(name: string, make: () => StoreUnderTest | P
 
     it("a single part, and a re-uploaded part number replacing the earlier one", async () => {
       const { store, ns } = await setup();
-      const one = bytesOf(1000, 1);
+      const one = pseudoRandomBytes(1000, 1);
       const id1 = await store.createMultipart(ns + "single");
       const e = await store.uploadPart(ns + "single", id1, 1, one, one.byteLength);
       await store.completeMultipart(ns + "single", id1, [{ partNumber: 1, etag: e }]);
       expect(await bytesFrom((await store.get(ns + "single"))!.body)).toEqual(one);
 
-      const first = bytesOf(5 * MiB, 2);
-      const replacement = bytesOf(5 * MiB, 3);
-      const tail = bytesOf(10, 4);
+      const first = pseudoRandomBytes(5 * MiB, 2);
+      const replacement = pseudoRandomBytes(5 * MiB, 3);
+      const tail = pseudoRandomBytes(10, 4);
       const id = await store.createMultipart(ns + "replaced");
       const stale = await store.uploadPart(ns + "replaced", id, 1, first, first.byteLength);
       const e1 = await store.uploadPart(ns + "replaced", id, 1, replacement, replacement.byteLength);
@@ -371,7 +359,7 @@ export function describeObjectStore(name: string, make: () => StoreUnderTest | P
 
     it("refuses to complete with a part but the last under 5 MiB", async () => {
       const { store, ns } = await setup();
-      const small = bytesOf(1 * MiB, 1);
+      const small = pseudoRandomBytes(1 * MiB, 1);
       const id = await store.createMultipart(ns + "small");
       const e1 = await store.uploadPart(ns + "small", id, 1, small, small.byteLength);
       const e2 = await store.uploadPart(ns + "small", id, 2, small, small.byteLength);
@@ -383,7 +371,7 @@ export function describeObjectStore(name: string, make: () => StoreUnderTest | P
     it("abort discards the parts: nothing is stored, completing afterwards fails, aborting again is harmless", async () => {
       const { store, ns } = await setup();
       const id = await store.createMultipart(ns + "abort");
-      const p = bytesOf(1000, 5);
+      const p = pseudoRandomBytes(1000, 5);
       const e1 = await store.uploadPart(ns + "abort", id, 1, p, p.byteLength);
       await store.abortMultipart(ns + "abort", id);
       await expect(store.completeMultipart(ns + "abort", id, [{ partNumber: 1, etag: e1 }])).rejects.toBeInstanceOf(StorageError);
@@ -419,7 +407,7 @@ export function describeObjectStore(name: string, make: () => StoreUnderTest | P
       it("a presigned URL fetches the object's bytes without credentials", async () => {
         const { store, presigner, ns } = await setup();
         expect(presigner).not.toBeNull();
-        const bytes = bytesOf(200_000, 41);
+        const bytes = pseudoRandomBytes(200_000, 41);
         await store.put(ns + "blob", bytes);
         const res = await fetch(await presigner!.presignGet(ns + "blob", 60));
         expect(res.status).toBe(200);
