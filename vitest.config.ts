@@ -7,6 +7,7 @@
 //   s3       the S3 adapter (with the ObjectStore contract), presigned redirects, configuration, against RGW (test/s3/*.test.ts)
 //   s3-faults  RGW stopped or answering errors mid-upload (own RGW, reached through a fault-injecting proxy)
 //   api-auth token auth inside workerd: token endpoint, token checks, access rules, attacks (test/auth)
+//   cli      the `skiff` command-line client (cli/) in Node: sources, auth, push against registries it starts
 //   e2e      real clients (docker, podman, skopeo, ctr, buildah) against `wrangler dev`, in Node; and test/tooling
 //            (the stall watchdog and npm test's rerun, on a fixture that spins on purpose)
 import { fileURLToPath } from "node:url";
@@ -72,6 +73,19 @@ const projects = [
       environment: "node",
       setupFiles: [...setupFiles, "./test/memory/setup.ts"],
       testTimeout: 120_000,
+    },
+  },
+  {
+    // The `skiff` command-line client (cli/) in Node: its parts, and pushes to registries it starts itself (a
+    // Skiff under wrangler dev, distribution 2.8.2, Ceph RGW), but no docker engine.
+    test: {
+      name: "cli",
+      include: ["test/cli/**/*.test.ts"],
+      environment: "node",
+      setupFiles,
+      testTimeout: 300_000,
+      hookTimeout: 300_000,
+      fileParallelism: false,
     },
   },
   {
