@@ -3,7 +3,9 @@
 //
 //   npm run bench                    full run (1, 64, 256, 1024 MiB layers)
 //   npm run bench -- --quick         small sizes, fewer rounds, shorter request tests (for development)
-//   options: --rounds N  --sizes 1,64  --raw-size MiB  --seconds S  --skip docker,skopeo,raw,requests,floor,bundle
+//   options: --rounds N  --sizes 1,64  --raw-size MiB  --seconds S  --skip docker,skopeo,raw,requests,floor,bundle,big-push
+//            --only big-push (that section alone: big layers into Skiff and distribution on the same Ceph RGW, big-push.ts)
+//            --big-sizes 256,1024 (its layer sizes)
 //            --out DIR (default bench/results/<time>)  --save-latest (also copy the summary to bench/latest/)
 //
 // Needs: docker-registry, skopeo, docker.io (dockerd), openssl (Debian packages). Not part of `npm test`.
@@ -21,6 +23,7 @@ import * as proc from "../scripts/lib/processes";
 import { resetPeakRss, run as runCommand, sleep, type RunOptions } from "../scripts/lib/processes";
 import { MiB, mbps, median } from "./lib/stats";
 import { report } from "./lib/report";
+import { bigPushReport, bigPushSection, type BigPushResults } from "./big-push";
 
 // ---- options ----
 interface Options {
@@ -31,9 +34,12 @@ interface Options {
   chunkMiB: number;
   seconds: number;
   skip: Set<string>;
+  bigSizesMiB: number[];
   out: string;
   saveLatest: boolean;
 }
+
+const SECTIONS = ["bundle", "raw", "requests", "skopeo", "docker", "floor", "big-push"];
 
 function parseOptions(argv: string[]): Options {
   const quick = argv.includes("--quick");
@@ -42,7 +48,7 @@ function parseOptions(argv: string[]): Options {
     if (i < 0) return undefined;
     return argv[i].includes("=") ? argv[i].split("=")[1] : argv[i + 1];
   };
-  const known = ["--quick", "--rounds", "--sizes", "--raw-size", "--seconds", "--skip", "--out", "--save-latest"];
+  const known = ["--quick", "--rounds", "--sizes", "--raw-size", "--seconds", "--skip", "--only", "--big-sizes", "--out", "--save-latest"];
   for (const a of argv) if (a.startsWith("--") && !known.includes(a.split("=")[0])) throw new Error(`unknown option ${a}`);
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   return {
@@ -52,7 +58,8 @@ function parseOptions(argv: string[]): Options {
     rawSizeMiB: Number(val("--raw-size") ?? (quick ? 32 : 256)),
     chunkMiB: 16,
     seconds: Number(val("--seconds") ?? (quick ? 2 : 5)),
-    skip: new Set((val("--skip") ?? "").split(",").filter(Boolean)),
+    skip: val("--only") ? new Set(SECTIONS.filter((x) => !val("--only")!.split(",").includes(x))) : new Set((val("--skip") ?? "").split(",").filter(Boolean)),
+    bigSizesMiB: (val("--big-sizes") ?? (quick ? "64" : "256,1024")).split(",").map(Number),
     out: val("--out") ?? join(new URL(".", import.meta.url).pathname, "results", stamp),
     saveLatest: argv.includes("--save-latest"),
   };
@@ -102,6 +109,7 @@ export interface Results {
   requests: RequestRecord[];
   floor?: { op: string; runtimeMsPerMiB: number; proxyMsPerMiB: number; mbps: number; rssGrowth?: number; rps?: number; p50ms?: number; p99ms?: number }[];
   idle?: { runtimeMsPerSec: number; proxyMsPerSec: number; wranglerMsPerSec: number };
+  bigPush?: BigPushResults;
   notes: string[];
 }
 
@@ -483,28 +491,32 @@ async function main() {
       });
     }
     process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false"; // offline: skip Miniflare's fetch of the Request.cf data
-    [skiff, dist] = await Promise.all([startSkiff(opts.out), startDistribution(work)]); // Skiff's log lands next to the results
-    res.startup.skiffMs = skiff.startupMs;
-    res.startup.distributionMs = dist.startupMs;
-    log(`started: Skiff in ${skiff.startupMs.toFixed(0)} ms (${skiff.url}), distribution in ${dist.startupMs.toFixed(0)} ms (${dist.url})`);
-    res.idle = await measureIdle(skiff);
-    const regs: [Registry, Registry] = [skiff, dist];
+    const sideBySide = ["raw", "requests", "skopeo", "docker"].some((x) => !opts.skip.has(x));
+    if (sideBySide) {
+      [skiff, dist] = await Promise.all([startSkiff(opts.out), startDistribution(work)]); // Skiff's log lands next to the results
+      res.startup.skiffMs = skiff.startupMs;
+      res.startup.distributionMs = dist.startupMs;
+      log(`started: Skiff in ${skiff.startupMs.toFixed(0)} ms (${skiff.url}), distribution in ${dist.startupMs.toFixed(0)} ms (${dist.url})`);
+      res.idle = await measureIdle(skiff);
+      const regs: [Registry, Registry] = [skiff, dist];
 
-    const needImages = !opts.skip.has("skopeo") || !opts.skip.has("docker");
-    const images = new Map<number, OciImage>();
-    if (needImages) {
-      for (const size of opts.sizesMiB) images.set(size, await makeOciLayout(join(work, `image-${size}m`), { layerSizes: [size * MiB], tag: "bench" }));
-      log(`made ${images.size} test images (one gzip layer of random bytes each)`);
+      const needImages = !opts.skip.has("skopeo") || !opts.skip.has("docker");
+      const images = new Map<number, OciImage>();
+      if (needImages) {
+        for (const size of opts.sizesMiB) images.set(size, await makeOciLayout(join(work, `image-${size}m`), { layerSizes: [size * MiB], tag: "bench" }));
+        log(`made ${images.size} test images (one gzip layer of random bytes each)`);
+      }
+
+      if (!opts.skip.has("raw")) await rawSection(opts, regs, res);
+      if (!opts.skip.has("requests")) await requestSection(opts, regs, res);
+      if (!opts.skip.has("skopeo")) await skopeoSection(opts, regs, images, res, work);
+      if (!opts.skip.has("docker")) await dockerSection(opts, regs, images, res, work);
+      await cleanup();
+      skiff = undefined;
+      dist = undefined;
     }
-
-    if (!opts.skip.has("raw")) await rawSection(opts, regs, res);
-    if (!opts.skip.has("requests")) await requestSection(opts, regs, res);
-    if (!opts.skip.has("skopeo")) await skopeoSection(opts, regs, images, res, work);
-    if (!opts.skip.has("docker")) await dockerSection(opts, regs, images, res, work);
-    await cleanup();
-    skiff = undefined;
-    dist = undefined;
     if (!opts.skip.has("floor")) await floorSection(opts, work, res);
+    if (!opts.skip.has("big-push")) res.bigPush = await bigPushSection({ rounds: opts.rounds, sizesMiB: opts.bigSizesMiB, out: work, skipDocker: opts.skip.has("docker") && !opts.skip.has("skopeo") });
   } finally {
     await cleanup();
     res.meta.seconds = (performance.now() - t0) / 1000;
@@ -512,7 +524,8 @@ async function main() {
     writeFileSync(join(opts.out, "results.json"), JSON.stringify(res, null, 2) + "\n");
     rmSync(work, { recursive: true, force: true });
   }
-  const { markdown, svg } = report(res);
+  const { markdown: sideBySideMarkdown, svg } = report(res);
+  const markdown = res.bigPush ? `${sideBySideMarkdown}\n${bigPushReport(res.bigPush)}` : sideBySideMarkdown;
   writeFileSync(join(opts.out, "summary.md"), markdown);
   writeFileSync(join(opts.out, "throughput.svg"), svg);
   console.log(markdown);

@@ -53,10 +53,10 @@ export function wranglerProcesses(leader: number, port: number): WranglerProcess
 }
 
 /** Starts Skiff; wrangler's output is written to `logDir`/skiff.log when it stops. */
-export async function startSkiff(logDir: string): Promise<SkiffRegistry> {
+export async function startSkiff(logDir: string, vars: Record<string, string> = {}): Promise<SkiffRegistry> {
   const t0 = performance.now();
   // Open auth (`SKIFF_AUTH=open npm start`): the clients push anonymously, so the numbers are the data path's.
-  const handle = await startSkiffRegistry({ auth: "open" });
+  const handle = await startSkiffRegistry({ auth: "open", vars });
   const startupMs = performance.now() - t0;
   const port = Number(handle.host.split(":")[1]);
   const processes = () => wranglerProcesses(handle.pid, port);
@@ -82,7 +82,11 @@ async function selfSignedCert(dir: string): Promise<{ cert: string; key: string 
   return { cert, key };
 }
 
-export async function startDistribution(workDir: string): Promise<Registry> {
+/**
+ * distribution over https; `storage` replaces the filesystem driver's YAML lines (e.g. its S3 driver on the same RGW
+ * as Skiff, for the big-push section).
+ */
+export async function startDistribution(workDir: string, storage?: string[]): Promise<Registry> {
   const bin = "/usr/bin/docker-registry";
   if (!existsSync(bin)) throw new Error("docker-registry not found: apt-get install -y docker-registry");
   const port = await freePort();
@@ -96,7 +100,7 @@ export async function startDistribution(workDir: string): Promise<Registry> {
       "version: 0.1",
       "log: { level: error, accesslog: { disabled: true } }",
       "storage:",
-      `  filesystem: { rootdirectory: ${JSON.stringify(dataDir)} }`,
+      ...(storage ?? [`  filesystem: { rootdirectory: ${JSON.stringify(dataDir)} }`]),
       "  delete: { enabled: true }",
       "  maintenance: { uploadpurging: { enabled: false } }",
       `http: { addr: 127.0.0.1:${port}, secret: bench-local-only, tls: { certificate: ${JSON.stringify(tls.cert)}, key: ${JSON.stringify(tls.key)} } }`,
