@@ -124,7 +124,8 @@ export function dockerArchiveSource(input: Readable, opts: ArchiveOptions): Imag
     },
     async close() {
       opts.stop?.();
-      input.destroy();
+      // With an error, so that a reader still waiting on the tar ends instead of waiting for bytes forever.
+      if (!ended) input.destroy(new SourceError(`${describe}: closed`));
     },
   };
 }
