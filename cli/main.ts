@@ -6,7 +6,7 @@ import { createRegistryClient } from "./registry/client";
 import { parseDestination } from "./registry/reference";
 import { openSource as defaultOpenSource } from "./sources/index";
 import type { ImageSource } from "./types";
-import { Interrupted, PushError } from "./push/errors";
+import { errorText, Interrupted, PushError } from "./push/errors";
 import { push, type PushSummary } from "./push/engine";
 import { MiB, MIN_PART_SIZE, MAX_PART_SIZE } from "./push/plan";
 import { barProgress, formatBytes, formatRate, lineProgress, quietProgress, type Progress } from "./push/progress";
@@ -212,7 +212,7 @@ export async function main(argv: string[], deps: MainDeps = {}): Promise<number>
       if (values.json) stdout.write(JSON.stringify({ error: "interrupted" }) + "\n");
       return 130;
     }
-    const message = err instanceof PushError ? err.message : `${(err as Error).message ?? err}`;
+    const message = err instanceof PushError ? err.message : errorText(err);
     say(`skiff push: ${message}`);
     if (values.json) stdout.write(JSON.stringify({ error: message }) + "\n");
     return 1;

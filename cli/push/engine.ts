@@ -4,7 +4,7 @@
 import type { RegistryClient } from "../registry/client";
 import type { ImageSource, SourceBlob } from "../types";
 import { pushBlob, type BlobContext, type BlobResult, type How } from "./blob";
-import { describeError, Interrupted, PushError } from "./errors";
+import { describeError, errorText, Interrupted, PushError } from "./errors";
 import { shortDigest, type Progress } from "./progress";
 import type { StateStore } from "./state";
 
@@ -48,6 +48,10 @@ export interface PushSummary {
 export async function push(opts: PushOptions): Promise<PushSummary> {
   const t0 = Date.now();
   const { source } = opts;
+  // The first blob that fails stops the others at their next step (the user's Ctrl-C too).
+  const stop = new AbortController();
+  if (opts.signal.aborted) stop.abort();
+  else opts.signal.addEventListener("abort", () => stop.abort(), { once: true });
   const ctx: BlobContext = {
     client: opts.client,
     registry: opts.registry,
@@ -58,10 +62,10 @@ export async function push(opts: PushOptions): Promise<PushSummary> {
     partSize: opts.partSize,
     chunkSize: opts.chunkSize,
     direct: opts.direct,
-    signal: opts.signal,
+    signal: stop.signal,
     fetch: opts.fetch,
   };
-  const blobs = await pushBlobs(opts, ctx);
+  const blobs = await pushBlobs(opts, ctx, stop);
   const manifests = await pushManifests(opts);
   const top = manifests.find((m) => m.top);
   const count = (how: How) => blobs.filter((b) => b.how === how).length;
@@ -86,7 +90,7 @@ export async function push(opts: PushOptions): Promise<PushSummary> {
 }
 
 /** `jobs` workers share the source's blob iterator (one for a sequential source). First error stops them all. */
-async function pushBlobs(opts: PushOptions, ctx: BlobContext): Promise<BlobResult[]> {
+async function pushBlobs(opts: PushOptions, ctx: BlobContext, stop: AbortController): Promise<BlobResult[]> {
   const it = opts.source.blobs()[Symbol.asyncIterator]();
   const results: BlobResult[] = []; // in the source's order
   let taken = 0;
@@ -101,14 +105,17 @@ async function pushBlobs(opts: PushOptions, ctx: BlobContext): Promise<BlobResul
   };
   const worker = async () => {
     while (!failed) {
-      if (opts.signal.aborted) throw new Interrupted();
+      if (ctx.signal.aborted) throw new Interrupted();
       const { value: blob, done } = await take();
       if (done) return;
       const i = taken++;
       results[i] = await pushOne(opts, ctx, blob);
     }
   };
-  await Promise.all(Array.from({ length: workers }, () => worker().catch((err) => void (failed ??= err))));
+  await Promise.all(Array.from({ length: workers }, () => worker().catch((err) => {
+    failed ??= err;
+    stop.abort();
+  })));
   if (failed) {
     await it.return?.().catch(() => {});
     throw failed;
@@ -138,7 +145,8 @@ async function pushOne(opts: PushOptions, ctx: BlobContext, blob: SourceBlob): P
     return r;
   } catch (err) {
     bar.abandon();
-    throw err;
+    if (err instanceof PushError || err instanceof Interrupted) throw err;
+    throw new PushError(`blob ${blob.digest ?? blob.resumeKey}: ${errorText(err)}`);
   } finally {
     if (!opened && !opts.source.randomAccess) blob.open(0).destroy();
   }
@@ -175,6 +183,8 @@ async function putManifest(opts: PushOptions, digest: string, mediaType: string,
     headers: { "Content-Type": mediaType },
     body: () => bytes,
     scopes: [{ repo: opts.repo, actions: ["pull", "push"] }],
+  }).catch((err: unknown) => {
+    throw new PushError(`manifest ${digest} (as ${ref}): ${errorText(err)}`);
   });
   if (res.status !== 201 && res.status !== 200 && res.status !== 204) {
     const e = await describeError(res);

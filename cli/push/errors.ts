@@ -59,3 +59,10 @@ export function redactUrl(url: string): string {
     return url.split("?")[0];
   }
 }
+
+/** A thrown error's message with its cause's (fetch says only "fetch failed"; the cause says why). */
+export function errorText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause instanceof Error ? err.cause.message : null;
+  return cause && !err.message.includes(cause) ? `${err.message}: ${cause}` : err.message;
+}
