@@ -199,6 +199,7 @@ export async function main(argv: string[], deps: MainDeps = {}): Promise<number>
     const stopped = new Promise<"interrupted">((resolve) =>
       abort.signal.addEventListener("abort", () => setTimeout(() => resolve("interrupted"), 2000).unref(), { once: true }),
     );
+    work.catch(() => {}); // after an interrupt its late failure is no news
     const summary = await Promise.race([work, stopped]);
     if (summary === "interrupted") throw new Interrupted();
     progress.stop();
