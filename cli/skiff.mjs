@@ -4,4 +4,5 @@ import { register } from "tsx/esm/api";
 
 register();
 const { main } = await import("./main.ts");
-process.exitCode = await main(process.argv.slice(2));
+// exit, not exitCode: after Ctrl-C a request still on the wire must not keep the process alive.
+process.exit(await main(process.argv.slice(2)));
