@@ -46,7 +46,7 @@ const log = (...a: unknown[]) => console.error(`[bench ${new Date().toISOString(
 
 interface SkiffPushSummary {
   blobs: { digest: string; size: number; how: string; bytesSent: number; completeStartedAt?: number; completedAt?: number }[];
-  bytesSent: number;
+  totals: { bytesSent: number };
 }
 
 /** `skiff push` as a user runs it (node cli/skiff.mjs), --json; a fresh state dir so nothing resumes or mounts. */
@@ -168,7 +168,7 @@ export async function bigPushSection(opts: { rounds: number; sizesMiB: number[];
               if (client === "skiff-direct" && layer?.completeStartedAt && layer.completedAt) {
                 rec.completeCpuMs = cpuBetween(samples, layer.completeStartedAt, layer.completedAt);
               }
-              rec.bytesThroughRegistry = client === "skiff-direct" ? summary.blobs.filter((b) => b.how !== "direct").reduce((n, b) => n + b.bytesSent, 0) : summary.bytesSent;
+              rec.bytesThroughRegistry = client === "skiff-direct" ? summary.blobs.filter((b) => b.how !== "direct").reduce((n, b) => n + b.bytesSent, 0) : summary.totals.bytesSent;
             }
             res.records.push(rec);
             log(`big-push ${client} ${size} MiB → ${reg.name} r${round}: ${rec.mbps.toFixed(0)} MB/s${rec.workerCpuMs !== undefined ? `, worker CPU ${(rec.workerCpuMs / size).toFixed(3)} ms/MiB` : ""}`);

@@ -1,6 +1,7 @@
 // One blob to one repository: skip it if the registry has it, mount it from another repository where an earlier push
 // put it, resume an interrupted session, or upload it: straight to the bucket through presigned part URLs (the Skiff
 // extension, docs/skiff-push.md), or in PATCH chunks to any registry, or in one PUT when it is tiny.
+import { Slots } from "./slots";
 import { createHash, type Hash } from "node:crypto";
 import type { RegistryClient, RegistryRequest } from "../registry/client";
 import type { SourceBlob } from "../types";
@@ -32,6 +33,9 @@ export interface BlobResult {
   bytesSent: number;
   seconds: number;
   mountedFrom?: string;
+  /** When the final PUT (the registry's verification) started and ended, epoch ms: the bench times the Worker's share. */
+  completeStartedAt?: number;
+  completedAt?: number;
 }
 
 export interface BlobContext {
@@ -43,6 +47,8 @@ export interface BlobContext {
   randomAccess: boolean;
   /** Parts in flight per blob (direct uploads). */
   parts: number;
+  /** Part buffers in flight across all blobs of the push (memory: slots x part size). */
+  partSlots: Slots;
   /** Requested part size in bytes (direct uploads; raised to the limits by choosePartSize). */
   partSize: number;
   /** Requested chunk size in bytes (PATCH uploads), or null for the default. */
@@ -83,6 +89,7 @@ export async function pushBlob(ctx: BlobContext, blob: SourceBlob, progress: Blo
 class BlobPush {
   private readonly t0 = Date.now();
   private bytesSent = 0;
+  private completeWindow: { completeStartedAt: number; completedAt: number } | null = null;
   private readonly scopes: RegistryRequest["scopes"];
   private readonly fetchPart: typeof fetch;
   /** A hash of the bytes, when the digest is not known beforehand; made anew by every read from byte 0. */
@@ -102,7 +109,15 @@ class BlobPush {
   }
 
   private result(how: How, digest: string, mountedFrom?: string): BlobResult {
-    return { digest, size: this.blob.size, how, bytesSent: this.bytesSent, seconds: (Date.now() - this.t0) / 1000, ...(mountedFrom ? { mountedFrom } : {}) };
+    return {
+      digest,
+      size: this.blob.size,
+      how,
+      bytesSent: this.bytesSent,
+      seconds: (Date.now() - this.t0) / 1000,
+      ...(mountedFrom ? { mountedFrom } : {}),
+      ...(this.completeWindow ?? {}),
+    };
   }
 
   private checkAbort(): void {
@@ -305,12 +320,14 @@ class BlobPush {
     this.checkAbort();
     const target = this.url(location);
     target.searchParams.set("digest", digest);
+    const completeStartedAt = Date.now();
     const res = await this.ctx.client.request(target.toString(), {
       method: "PUT",
       headers: { "Content-Type": "application/octet-stream" },
       body: () => body,
       scopes: this.scopes,
     });
+    this.completeWindow = { completeStartedAt, completedAt: Date.now() };
     if (res.status === 201 || res.status === 204 || res.status === 200) {
       await res.body?.cancel();
       return;
@@ -447,14 +464,26 @@ class BlobPush {
           await reader!.skip(span.length);
           continue;
         }
-        // At most `parts` PUTs in flight, plus the part being read: memory (parts + 1) x partSize.
+        // At most `parts` PUTs of this blob in flight, and a part is read only once it holds one of the push's
+        // slots: memory stays at (slots x partSize) however many blobs go at once.
         while (inFlight.size >= ctx.parts && !failure) await Promise.race(inFlight);
         if (failure) break;
-        this.checkAbort();
-        const bytes = await reader!.read(span.length);
+        await ctx.partSlots.acquire();
+        let bytes: Buffer;
+        try {
+          this.checkAbort();
+          bytes = await reader!.read(span.length);
+        } catch (err) {
+          ctx.partSlots.release();
+          throw err;
+        }
         const p: Promise<void> = putPart(n, bytes).then(
-          () => void inFlight.delete(p),
+          () => {
+            ctx.partSlots.release();
+            inFlight.delete(p);
+          },
           (err) => {
+            ctx.partSlots.release();
             inFlight.delete(p);
             failure ??= err;
           },

@@ -1,6 +1,7 @@
 // The push: every blob of the source (each skipped, mounted or uploaded, see blob.ts), then the manifests in the
 // order the source gives them, the top one under the destination's tag or digest. Returns what it did, for the
 // summary; throws PushError (what failed and the registry's error) or Interrupted.
+import { Slots } from "./slots";
 import type { RegistryClient } from "../registry/client";
 import type { ImageSource, SourceBlob } from "../types";
 import { pushBlob, type BlobContext, type BlobResult, type How } from "./blob";
@@ -59,6 +60,7 @@ export async function push(opts: PushOptions): Promise<PushSummary> {
     state: opts.state,
     randomAccess: source.randomAccess,
     parts: Math.max(1, opts.parts),
+    partSlots: new Slots(Math.max(1, opts.parts)),
     partSize: opts.partSize,
     chunkSize: opts.chunkSize,
     direct: opts.direct,

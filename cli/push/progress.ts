@@ -60,12 +60,23 @@ export const quietProgress: Progress = {
   stop() {},
 };
 
+/** Plain lines (logs, CI): a line per blob when it ends, and one at every tenth of a big blob on its way. */
 export function lineProgress(write: (line: string) => void): Progress {
   return {
-    blob(label) {
+    blob(label, size) {
+      let done = 0;
+      let shown = 0;
+      const add = (n: number) => {
+        done += n;
+        const tenth = Math.floor((done * 10) / Math.max(1, size));
+        if (size >= 10_000_000 && tenth > shown && done < size) {
+          shown = tenth;
+          write(`${label}: ${formatBytes(done)} / ${formatBytes(size)} (${tenth * 10}%)`);
+        }
+      };
       return {
-        sent() {},
-        resumed() {},
+        sent: add,
+        resumed: add,
         finish: (r) => write(resultLine(label, r)),
         abandon() {},
       };
