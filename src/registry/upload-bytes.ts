@@ -318,9 +318,10 @@ export async function receiveChunk(deps: RegistryDeps, scratch: Scratch, content
 }
 
 /**
- * Hashes a complete object by reading it back through the native digest, in 1 MiB reads: piping the body would read
- * it in 4 KiB chunks, 256 promise round trips per MiB (and, under wrangler dev, as many inspector events: a 256 MiB
- * read-back of an S3 body once brought workerd down).
+ * Hashes a complete object by reading it back through the native digest, in 1 MiB reads (BYOB readAtLeast, also on
+ * S3 response bodies): piping the body would read it in 4 KiB chunks, 256 promise round trips and hash writes per MiB.
+ * (Under wrangler dev, reading an S3 response body also leaves one socket per 4 KiB open in workerd whatever the
+ * read size: docs/testing.md, "S3 bodies under wrangler dev".)
  */
 export async function hashStored(store: ObjectStore, key: string, algorithm: DigestAlgorithm): Promise<string> {
   const obj = await store.get(key);
