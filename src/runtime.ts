@@ -19,12 +19,12 @@ export interface Runtime {
 
 /** Builds a runtime from a valid config; `storage` defaults to the configured backend (tests pass another). */
 export function createRuntime(config: Config, storage: Storage = createStorage(config)): Runtime {
-  const { store, presigner } = storage;
+  const { store, presigner, partUploads } = storage;
   const keys = keySource(config.auth.mode === "token" ? config.auth.keys : null);
   const { enabled, ttlSeconds } = config.blobRedirect;
   return {
     config,
-    deps: { store, settings: config.registry },
+    deps: { store, settings: config.registry, partUploads: partUploads ?? null },
     authorizer: createAuthorizer(config.auth, keys),
     keys,
     presignBlob: enabled && presigner ? (key) => presigner.presignGet(key, ttlSeconds) : async () => null,

@@ -8,7 +8,7 @@
 // Plus the bench's floor Worker (bench/floor) under the same wrangler dev, to tell Skiff's cost from the simulator's.
 import { mkdirSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { startSkiffRegistry } from "../../test/support/registries";
+import { ENTERPRISE_BODY_LIMIT, startSkiffRegistry } from "../../test/support/registries";
 import { wranglerDev } from "../../scripts/lib/dev-server";
 import { cmdline, descendants, freePort, run, startDaemon, waitForHttp } from "../../scripts/lib/processes";
 
@@ -55,8 +55,9 @@ export function wranglerProcesses(leader: number, port: number): WranglerProcess
 /** Starts Skiff; wrangler's output is written to `logDir`/skiff.log when it stops. */
 export async function startSkiff(logDir: string, vars: Record<string, string> = {}): Promise<SkiffRegistry> {
   const t0 = performance.now();
-  // Open auth (`SKIFF_AUTH=open npm start`): the clients push anonymously, so the numbers are the data path's.
-  const handle = await startSkiffRegistry({ auth: "open", vars });
+  // Open auth (`SKIFF_AUTH=open npm start`): the clients push anonymously, so the numbers are the data path's. The
+  // clients send each layer (up to 1 GiB) in one request: an Enterprise zone's body limit.
+  const handle = await startSkiffRegistry({ auth: "open", vars: { ...ENTERPRISE_BODY_LIMIT, ...vars } });
   const startupMs = performance.now() - t0;
   const port = Number(handle.host.split(":")[1]);
   const processes = () => wranglerProcesses(handle.pid, port);

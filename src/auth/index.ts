@@ -4,7 +4,7 @@ import type { AuthSettings } from "./settings";
 import type { KeySource } from "./context";
 import { tokenAuthorizer } from "./token-authorizer";
 
-const ANYONE: Principal = { subject: null, can: () => true, readsEverything: true };
+const ANYONE: Principal = { subject: null, can: () => true, readsEverything: true, expiresAt: null };
 
 /** SKIFF_AUTH=open: every request is allowed (local development only; the start script says so). */
 export const openAuthorizer: Authorizer = {

@@ -47,6 +47,7 @@ export function tokenAuthorizer(settings: TokenAuthSettings, keys: KeySource): A
         subject,
         can: (name, action) => covers(effective, { type: "repository", name, actions: [action] }),
         readsEverything: isAdmin(settings.rules, subject),
+        expiresAt: claims.exp * 1000,
       };
       return principal;
     },

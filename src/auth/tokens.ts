@@ -26,6 +26,8 @@ export interface AccessClaims {
   sub: string;
   access: Scope[];
   jti: string;
+  /** Expiry, in seconds since the epoch. */
+  exp: number;
 }
 
 export class TokenError extends Error {
@@ -89,8 +91,8 @@ async function verify(keys: ImportedKeys, ctx: TokenContext, token: string, typ:
 
 export async function verifyAccessToken(keys: ImportedKeys, ctx: TokenContext, token: string): Promise<AccessClaims> {
   const p = await verify(keys, ctx, token, ACCESS_TYP);
-  if (typeof p.sub !== "string" || typeof p.jti !== "string") throw new TokenError("token claims are malformed");
-  return { sub: p.sub, jti: p.jti, access: parseAccessClaim(p.access) };
+  if (typeof p.sub !== "string" || typeof p.jti !== "string" || typeof p.exp !== "number") throw new TokenError("token claims are malformed");
+  return { sub: p.sub, jti: p.jti, exp: p.exp, access: parseAccessClaim(p.access) };
 }
 
 export async function verifyRefreshToken(keys: ImportedKeys, ctx: TokenContext, token: string): Promise<{ sub: string; pwv: string }> {

@@ -13,6 +13,8 @@ export interface Principal {
   can(name: string, action: Action): boolean;
   /** Whether the caller may read every repository (admin, or an open registry). */
   readsEverything: boolean;
+  /** When the caller's credentials expire (ms since the epoch), or null when they never do (SKIFF_AUTH=open). */
+  expiresAt: number | null;
 }
 
 export interface Authorizer {

@@ -33,11 +33,14 @@ export function parseConfig(env: Env): Config {
   const read = settingsReader(env, problems);
   const partMiB = read.int("UPLOAD_PART_SIZE_MIB", { min: 5, max: MAX_PART_SIZE_MIB, why: "two parts must fit well inside a Worker's 128 MB" });
   const maxManifestBytes = read.int("MAX_MANIFEST_BYTES", { min: 4 * 1024 * 1024, max: 32 * 1024 * 1024 });
+  // Cloudflare's edge refuses larger bodies with an HTML 413 before the Worker runs; knowing the plan's limit lets the
+  // registry announce it (OCI-Chunk-Max-Length) and refuse the same bodies locally with a useful JSON error.
+  const maxRequestBodyMB = read.int("MAX_REQUEST_BODY_MB", { min: 1, max: 5000, why: "the request body limit of the zone's plan, in MB: 100 on Free and Pro" });
   if (problems.length) throw new ConfigError(problems);
   return {
     storage: storage!,
     blobRedirect,
     auth,
-    registry: { partSize: partMiB * 1024 * 1024, maxManifestBytes, uploadTtlMs: UPLOAD_TTL_MS },
+    registry: { partSize: partMiB * 1024 * 1024, maxManifestBytes, maxRequestBodyBytes: maxRequestBodyMB * 1_000_000, uploadTtlMs: UPLOAD_TTL_MS },
   };
 }

@@ -52,6 +52,11 @@ export interface Env {
   /** Multipart part size, 5..32: an upload holds two parts in memory. */
   UPLOAD_PART_SIZE_MIB?: string;
   MAX_MANIFEST_BYTES?: string;
+  /**
+   * The largest request body the edge lets through, in MB (1,000,000 bytes), 1..5000: 100 on Free and Pro, 200 on
+   * Business, 500 or more on Enterprise. Larger upload bodies get a 413 that says what to do instead.
+   */
+  MAX_REQUEST_BODY_MB?: string;
   [key: string]: unknown;
 }
 
@@ -94,6 +99,7 @@ export const SETTINGS = {
   AUTH_RATE_LIMIT: { kind: "choice", default: "on" },
   UPLOAD_PART_SIZE_MIB: { kind: "int", default: 8 },
   MAX_MANIFEST_BYTES: { kind: "int", default: 4 * 1024 * 1024 },
+  MAX_REQUEST_BODY_MB: { kind: "int", default: 100 },
 } as const satisfies Record<string, SettingSpec>;
 
 interface SettingSpec {

@@ -78,6 +78,28 @@ function bodyBroke(err: unknown): unknown {
   return new RegistryError("BLOB_UPLOAD_INVALID", "the request body ended unexpectedly");
 }
 
+/**
+ * A request body larger than the edge lets through (MAX_REQUEST_BODY_MB). Cloudflare refuses it with an HTML page
+ * before the worker runs; the worker refuses it the same way locally, with a JSON error that says what to do.
+ */
+export function bodyTooLarge(limit: number): RegistryError {
+  return new RegistryError(
+    "SIZE_INVALID",
+    `request body larger than ${limit} bytes, the most this registry accepts in one request (MAX_REQUEST_BODY_MB=${limit / 1_000_000}): ` +
+      "push with `npx skiff push SOURCE DEST` (it splits large layers, or uploads them straight to the bucket), " +
+      `or send PATCH chunks of at most ${limit} bytes (OCI-Chunk-Max-Length), ` +
+      "or raise the limit (Cloudflare Enterprise) and MAX_REQUEST_BODY_MB with it",
+    { limit },
+    { status: 413 },
+  );
+}
+
+/** A body announced (Content-Length or Content-Range) larger than the limit: refused before a byte is read. */
+export function checkDeclaredLength(deps: RegistryDeps, length: number | undefined): void {
+  const limit = deps.settings.maxRequestBodyBytes;
+  if (length !== undefined && length > limit) throw bodyTooLarge(limit);
+}
+
 function sizeMismatch(received: number, expected: number): RegistryError {
   return new RegistryError("SIZE_INVALID", `received ${received > expected ? "more than " + expected : received} bytes, expected ${expected}`);
 }
@@ -215,6 +237,7 @@ export async function writeWholeBlob(deps: RegistryDeps, scratch: Scratch, body:
     const hex = await putStreamHashed(store, key, body, length);
     return { key, size: length, hash: { algorithm: "sha256", hex } };
   }
+  const limit = deps.settings.maxRequestBodyBytes;
   const digest = new crypto.DigestStream("SHA-256");
   digest.digest.catch(() => {}); // rejects when the hash is aborted; awaited only on success
   const hasher = digest.getWriter();
@@ -224,6 +247,8 @@ export async function writeWholeBlob(deps: RegistryDeps, scratch: Scratch, body:
     for await (const piece of readForParts(body, partSize, 0)) {
       received += piece.byteLength;
       if (length !== undefined && received > length) throw sizeMismatch(received, length);
+      // A body without a length (docker's PATCH) is counted: past the limit, what it wrote is discarded.
+      if (received > limit) throw bodyTooLarge(limit);
       await hasher.write(piece);
       await writer.add(piece);
     }
@@ -257,6 +282,7 @@ export interface Received {
  */
 export async function receiveChunk(deps: RegistryDeps, scratch: Scratch, content: UploadContent, body: ReadableStream<Uint8Array> | null, length: number | undefined): Promise<Received> {
   const { store } = deps;
+  const limit = deps.settings.maxRequestBodyBytes;
   const partSize = content.kind === "chunks" ? content.partSize : deps.settings.partSize;
   // Parts go on in the session's multipart upload; the etag list is copied, the session's own stays as loaded.
   const writer = new PartWriter(store, scratch, partSize, content.kind === "chunks" && content.multipart ? { ...content.multipart, etags: [...content.multipart.etags] } : null);
@@ -278,6 +304,7 @@ export async function receiveChunk(deps: RegistryDeps, scratch: Scratch, content
         }
         received += piece.byteLength;
         if (length !== undefined && received > length) throw sizeMismatch(received, length);
+        if (received > limit) throw bodyTooLarge(limit);
         await writer.add(piece);
       }
     }
@@ -290,12 +317,28 @@ export async function receiveChunk(deps: RegistryDeps, scratch: Scratch, content
   return { writer, received };
 }
 
-/** Hashes a complete object by reading it back through the native digest. */
+/**
+ * Hashes a complete object by reading it back through the native digest, in 1 MiB reads (BYOB readAtLeast, also on
+ * S3 response bodies): piping the body would read it in 4 KiB chunks, 256 promise round trips and hash writes per MiB.
+ * (Under wrangler dev, reading an S3 response body also leaves one socket per 4 KiB open in workerd whatever the
+ * read size: docs/testing.md, "S3 bodies under wrangler dev".)
+ */
 export async function hashStored(store: ObjectStore, key: string, algorithm: DigestAlgorithm): Promise<string> {
   const obj = await store.get(key);
   if (!obj) throw new RegistryError("BLOB_UPLOAD_INVALID", "uploaded data is missing; restart the upload");
   const ds = new crypto.DigestStream(DIGEST_ALGORITHMS[algorithm].webCrypto as "SHA-256");
-  await obj.body.pipeTo(ds);
+  ds.digest.catch(() => {}); // rejects when the hash is aborted; awaited only on success
+  const hasher = ds.getWriter();
+  const reader = new PartReader(obj.body, WHOLE_READ);
+  try {
+    for (let piece = await reader.next(); piece; piece = await reader.next()) await hasher.write(piece);
+  } catch (err) {
+    await hasher.abort(err).catch(() => {});
+    throw err;
+  } finally {
+    await reader.cancel();
+  }
+  await hasher.close();
   return toHex(await ds.digest);
 }
 

@@ -35,7 +35,13 @@ export type UploadContent =
    */
   | { kind: "object"; key: string; size: number; sha256: string | null }
   /** A chunked upload: full parts in a multipart upload (none yet: null), the rest in a tail object. */
-  | { kind: "chunks"; partSize: number; multipart: MultipartRef | null; tail: TailRef | null };
+  | { kind: "chunks"; partSize: number; multipart: MultipartRef | null; tail: TailRef | null }
+  /**
+   * A multipart upload at its own key whose parts the client PUTs straight to storage through presigned URLs
+   * (direct-uploads.ts). Storage's part listing is the truth about its bytes; they are trusted only after the
+   * upload is completed and the object read back.
+   */
+  | { kind: "direct"; key: string; uploadId: string; partSize: number };
 
 export interface UploadState {
   v: 2;
@@ -69,6 +75,8 @@ export function uploadOffset(content: UploadContent): number {
       return content.size;
     case "chunks":
       return (content.multipart?.etags.length ?? 0) * content.partSize + (content.tail?.size ?? 0);
+    case "direct":
+      return 0; // the bytes went past the worker: the parts listing says what storage holds
   }
 }
 
@@ -81,6 +89,8 @@ export function contentObjects(content: UploadContent): string[] {
       return [content.key];
     case "chunks":
       return content.tail ? [content.tail.key] : [];
+    case "direct":
+      return []; // no object until completed; ending the session aborts the multipart upload instead
   }
 }
 

@@ -9,7 +9,8 @@ import { formatDigest, type Digest } from "../protocol/digest";
 import type { ObjectStore } from "../storage/types";
 import { commitBlob, type BlobLocation } from "./blobs";
 import type { RegistryDeps } from "./deps";
-import { Scratch, finishObject, hashStored, receiveChunk, writeWholeBlob, type FinishedObject, type Received } from "./upload-bytes";
+import { Scratch, checkDeclaredLength, finishObject, hashStored, receiveChunk, writeWholeBlob, type FinishedObject, type Received } from "./upload-bytes";
+import { abortDirect, completeDirect, refuseChunkOnDirect } from "./direct-uploads";
 import {
   claimUpload,
   concurrentChange,
@@ -48,7 +49,9 @@ export async function appendChunk(
   opts: { start?: number; length?: number } = {},
 ): Promise<void> {
   requireContinuation(session, opts.start);
+  checkDeclaredLength(deps, opts.length);
   const before = session.state.content;
+  if (before.kind === "direct") refuseChunkOnDirect();
   const scratch = new Scratch(deps.store);
   try {
     let next: UploadContent;
@@ -89,7 +92,12 @@ export async function completeUpload(
 ): Promise<BlobLocation> {
   const { store } = deps;
   requireContinuation(session, opts.start);
+  checkDeclaredLength(deps, opts.length);
   const before = session.state.content;
+  if (before.kind === "direct") {
+    await requireEmptyBody(body, opts.length);
+    return completeDirect(deps, session, before, digest);
+  }
   const scratch = new Scratch(store);
   let committed = false;
   try {
@@ -139,6 +147,22 @@ export async function completeUpload(
   }
 }
 
+/** A direct upload's bytes are in its parts: the PUT that completes it carries none. */
+async function requireEmptyBody(body: ReadableStream<Uint8Array> | null, length: number | undefined): Promise<void> {
+  const refuse = () => new RegistryError("BLOB_UPLOAD_INVALID", "this upload's bytes are in its parts: complete it with PUT ?digest= and an empty body");
+  if (!body || length === 0) return;
+  if (length !== undefined) throw refuse();
+  const reader = body.getReader(); // no length: only the first byte tells
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    if (value.byteLength > 0) {
+      await reader.cancel().catch(() => {});
+      throw refuse();
+    }
+  }
+}
+
 /** POST ?digest=: the whole blob in one request, with no stored session. */
 export async function uploadMonolithic(deps: RegistryDeps, repo: string, owner: string | null, digest: Digest, body: ReadableStream<Uint8Array> | null, length?: number): Promise<BlobLocation> {
   const session: UploadSession = { state: newUploadState(repo, owner) };
@@ -152,6 +176,7 @@ export async function cancelUpload(deps: RegistryDeps, repo: string, id: string,
     if (await claimUpload(deps, session, "cancel")) {
       const c = session.state.content;
       if (c.kind === "chunks" && c.multipart) await deps.store.abortMultipart(c.multipart.key, c.multipart.uploadId).catch(() => {});
+      if (c.kind === "direct") await abortDirect(deps, c).catch(() => {});
       const objects = contentObjects(c);
       if (objects.length) await deps.store.delete(objects);
       await forgetUpload(deps, session);

@@ -7,7 +7,7 @@ import { settingsReader, type SettingsReader } from "../config/read";
 import { checkHttpUrl } from "../config/values";
 
 export type StorageConfig =
-  | { backend: "r2"; bucket: R2Bucket; /** R2's S3 API, used only to presign blob GETs. */ presign?: S3Settings }
+  | { backend: "r2"; bucket: R2Bucket; /** R2's S3 API (same bucket, no prefix): presigned blob GETs and upload parts. */ presign?: S3Settings }
   | { backend: "s3"; s3: S3Settings };
 
 export interface BlobRedirectConfig {

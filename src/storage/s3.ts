@@ -15,11 +15,12 @@ import {
   UploadPartCommand,
   CompleteMultipartUploadCommand,
   AbortMultipartUploadCommand,
+  ListPartsCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { cancelStream } from "../streams/cancel";
 import { eachLimited } from "../lib/concurrency";
-import { StorageError, type ListOptions, type ListResult, type ObjectBody, type ObjectInfo, type ObjectStore, type PartRef, type PutBody, type PutOptions, type Presigner } from "./types";
+import { StorageError, type ListOptions, type ListResult, type ObjectBody, type ObjectInfo, type ObjectStore, type PartRef, type PartUploads, type PutBody, type PutOptions, type Presigner, type StoredPart } from "./types";
 
 export interface S3Settings {
   /** Origin of the S3 API, e.g. https://s3.eu-west-1.amazonaws.com or http://127.0.0.1:9000 (no path). */
@@ -97,7 +98,7 @@ function storageError(what: string, err: unknown): StorageError {
   const status = statusOf(err);
   // Never include request details: they can carry signed headers.
   const detail = `${e?.name ?? "Error"}${status ? ` (HTTP ${status})` : ""}: ${e?.message ?? String(err)}`;
-  return new StorageError(`S3 ${what} failed: ${detail}`, err);
+  return new StorageError(`S3 ${what} failed: ${detail}`, err, status);
 }
 
 /** S3 quotes ETags; the store's callers see them bare, as R2 returns them. */
@@ -137,7 +138,16 @@ export function rebaseUrl(url: string, base: string): string {
   return `${b.origin}${b.pathname.replace(/\/+$/, "")}${u.pathname}${u.search}`;
 }
 
-export class S3Store implements ObjectStore {
+/** S3 answers NoSuchUpload (404) for an upload id that was completed, aborted or never existed. */
+function isNoSuchUpload(err: unknown): boolean {
+  const e = err as SdkError;
+  return statusOf(err) === 404 || e?.name === "NoSuchUpload" || e?.Code === "NoSuchUpload";
+}
+
+/** The longest ListParts page S3 serves. */
+const LIST_PARTS_PAGE = 1000;
+
+export class S3Store implements ObjectStore, PartUploads {
   readonly client: S3Client;
   private readonly bucket: string;
   private readonly prefix: string;
@@ -320,6 +330,42 @@ export class S3Store implements ObjectStore {
       if (isNotFound(err)) return; // already completed or aborted
       throw storageError("abortMultipartUpload", err);
     }
+  }
+
+  async presignUploadPart(key: string, uploadId: string, partNumber: number, expiresInSeconds: number): Promise<string> {
+    try {
+      // No body and no ContentLength: the URL then signs the host alone (the payload is UNSIGNED-PAYLOAD in presigned
+      // URLs), so a client needs no header but Content-Length; path and query (key, uploadId, partNumber) are signed.
+      const command = new UploadPartCommand({ Bucket: this.bucket, Key: this.k(key), UploadId: uploadId, PartNumber: partNumber });
+      return await getSignedUrl(this.client, command, { expiresIn: expiresInSeconds });
+    } catch (err) {
+      throw storageError("presign uploadPart", err);
+    }
+  }
+
+  async listParts(key: string, uploadId: string): Promise<StoredPart[] | null> {
+    const parts: StoredPart[] = [];
+    let marker: string | undefined;
+    // 10,000 parts at most: 10 pages. The bound also ends a server that never stops saying "truncated".
+    for (let page = 0; page < 11; page++) {
+      let r;
+      try {
+        r = await this.client.send(
+          new ListPartsCommand({ Bucket: this.bucket, Key: this.k(key), UploadId: uploadId, MaxParts: LIST_PARTS_PAGE, PartNumberMarker: marker }),
+        );
+      } catch (err) {
+        if (isNoSuchUpload(err)) return null;
+        throw storageError("listParts", err);
+      }
+      for (const p of r.Parts ?? []) {
+        if (p.PartNumber === undefined) continue;
+        parts.push({ partNumber: p.PartNumber, size: p.Size ?? 0, etag: bareEtag(p.ETag) });
+      }
+      const next = r.NextPartNumberMarker;
+      if (!r.IsTruncated || next === undefined || next === marker) break;
+      marker = next;
+    }
+    return parts.sort((a, b) => a.partNumber - b.partNumber);
   }
 }
 

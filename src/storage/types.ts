@@ -73,9 +73,39 @@ export interface Presigner {
   presignGet(key: string, expiresInSeconds: number): Promise<string>;
 }
 
+/** A part of a multipart upload as storage holds it. */
+export interface StoredPart {
+  partNumber: number;
+  size: number;
+  etag: string;
+}
+
+/**
+ * Multipart uploads whose parts a client PUTs straight to storage through presigned URLs, so that the bytes never
+ * pass through the worker (and its request body limit). Keys are the ObjectStore's: the completed object is read and
+ * deleted through the ObjectStore of the same bucket. Only backends with an S3 API have it.
+ */
+export interface PartUploads {
+  createMultipart(key: string): Promise<string>;
+  /**
+   * A URL that PUTs part `partNumber` of exactly this upload of exactly this key, valid for `expiresInSeconds`. It
+   * signs only the host: the client sends the bytes with a Content-Length and no credentials.
+   */
+  presignUploadPart(key: string, uploadId: string, partNumber: number, expiresInSeconds: number): Promise<string>;
+  /** Every part stored now (all pages), by part number; null when the upload is unknown (completed or aborted). */
+  listParts(key: string, uploadId: string): Promise<StoredPart[] | null>;
+  completeMultipart(key: string, uploadId: string, parts: PartRef[]): Promise<void>;
+  abortMultipart(key: string, uploadId: string): Promise<void>;
+}
+
 /** A storage failure (network, backend 5xx, throttling). The registry answers 503 so that clients retry. */
 export class StorageError extends Error {
-  constructor(message: string, override readonly cause?: unknown) {
+  constructor(
+    message: string,
+    override readonly cause?: unknown,
+    /** The backend's HTTP status when it answered (a 4xx means it refused the request, not that it failed). */
+    readonly status?: number,
+  ) {
     super(message);
     this.name = "StorageError";
   }

@@ -23,7 +23,12 @@ const worker = exports as unknown as { default: { fetch(request: Request): Promi
 
 /** Calls the Worker. `path` is relative to the origin ("/v2/..."), or a Location header value. */
 export function registry(path: string, init?: RequestInit): Promise<Response> {
-  return worker.default.fetch(new Request(new URL(path, ORIGIN), asSent(init)));
+  return worker.default.fetch(requestTo(path, init));
+}
+
+/** The request `registry()` sends, for calling the app with an env of one's own (`app.fetch(requestTo(...), vars)`). */
+export function requestTo(path: string, init?: RequestInit): Request {
+  return new Request(new URL(path, ORIGIN), asSent(init));
 }
 
 /**

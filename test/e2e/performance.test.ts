@@ -13,7 +13,7 @@ import { digestOfGet, request } from "../support/http";
 import { makeOciLayout, toDockerArchive, type OciImage } from "../support/oci-layout";
 import { removeDir, tempDir } from "../support/proc";
 import { dockerStylePush, sampleWorkerdRss, withServerLog, type RssSample } from "../support/big-blobs";
-import { startDistribution, startSkiffRegistry, type RegistryUnderTest } from "../support/registries";
+import { ENTERPRISE_BODY_LIMIT, startDistribution, startSkiffRegistry, type RegistryUnderTest } from "../support/registries";
 
 const MiB = 1024 * 1024;
 const HOST_ARCH = process.arch === "x64" ? "amd64" : process.arch;
@@ -30,7 +30,7 @@ let skiff: RegistryUnderTest;
 
 beforeAll(async () => {
   work = await tempDir("perf");
-  skiff = await startSkiffRegistry();
+  skiff = await startSkiffRegistry({ vars: ENTERPRISE_BODY_LIMIT }); // 1 GiB in one PATCH
 });
 afterAll(async () => {
   await skiff?.stop();

@@ -13,7 +13,7 @@ import { digestOfGet, request } from "../support/http";
 import { makeOciLayout, toDockerArchive, OCI_MANIFEST, type OciImage } from "../support/oci-layout";
 import { removeDir, tempDir } from "../support/proc";
 import { dockerStylePush, sampleWorkerdRss, withServerLog } from "../support/big-blobs";
-import { startSkiffRegistry, type RegistryUnderTest } from "../support/registries";
+import { ENTERPRISE_BODY_LIMIT, startSkiffRegistry, type RegistryUnderTest } from "../support/registries";
 
 const MiB = 1024 * 1024;
 const HOST_ARCH = process.arch === "x64" ? "amd64" : process.arch;
@@ -33,7 +33,7 @@ let imageTar: string;
 beforeAll(async () => {
   work = await tempDir("s3e2e");
   s3 = await startLocalS3();
-  skiff = await startSkiffRegistry({ vars: s3.vars });
+  skiff = await startSkiffRegistry({ vars: { ...s3.vars, ...ENTERPRISE_BODY_LIMIT } }); // a 1 GiB layer in one request
   image = await makeOciLayout(path.join(work, "img"), { layerSizes: [3 * MiB, 200 * 1024], tag: "v1", architecture: HOST_ARCH });
   tools = await new ContainerTools(path.join(work, "tools")).init();
   if (!unavailable("skopeo")) {
@@ -179,7 +179,7 @@ describe("a 1 GiB layer on S3", () => {
     const redirectSeconds = (performance.now() - t) / 1000;
     expect(redirected.digest).toBe(digest);
 
-    const streaming = await startSkiffRegistry({ vars: { ...s3.vars, BLOB_REDIRECT: "false" } });
+    const streaming = await startSkiffRegistry({ vars: { ...s3.vars, ...ENTERPRISE_BODY_LIMIT, BLOB_REDIRECT: "false" } });
     try {
       t = performance.now();
       const streamed = await digestOfGet(`${streaming.url}/v2/${repo}/blobs/${digest}`);

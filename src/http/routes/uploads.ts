@@ -1,5 +1,5 @@
 // Blob uploads: POST /v2/<name>/blobs/uploads/ (start, mount, or a whole blob with ?digest=), and GET, PATCH, PUT,
-// DELETE on the session it returns.
+// DELETE on the session it returns; POST and GET <session>/parts for direct-to-bucket parts (docs/direct-upload.md).
 import { Hono } from "hono";
 import { RegistryError } from "../../protocol/errors";
 import { formatDigest, requireDigest, type Digest } from "../../protocol/digest";
@@ -8,7 +8,10 @@ import { uploadRangeHeader } from "../../protocol/ranges";
 import { mountBlob } from "../../registry/blobs";
 import { uploadOffset, type UploadSession, type UploadState } from "../../registry/upload-state";
 import { startUpload, loadUpload, appendChunk, completeUpload, uploadMonolithic, cancelUpload } from "../../registry/uploads";
+import { listPartsOf, partUploadsOf, requestPartUrls } from "../../registry/direct-uploads";
+import { DIRECT_UPLOAD_HEADER, DIRECT_UPLOAD_VERSION, MAX_PARTS_REQUEST_BYTES, parsePartsRequest, partUrlLifetimeSeconds } from "../../protocol/direct-upload";
 import { chunkOf, contentLength } from "../request";
+import { readLimited } from "../read-limited";
 import { requireRepository, type AppEnv } from "../context";
 
 export const uploadRoutes = new Hono<AppEnv>();
@@ -59,10 +62,33 @@ uploadRoutes.post("/v2/:name{.+}/blobs/uploads/", push, async (c) => {
     return blobCreated(name, blob.digest);
   }
   const session = await startUpload(deps, name, principal.subject);
-  return new Response(null, {
-    status: 202,
-    headers: { ...uploadHeaders(session.state), "OCI-Chunk-Min-Length": String(deps.settings.partSize) },
-  });
+  const headers: Record<string, string> = {
+    ...uploadHeaders(session.state),
+    "OCI-Chunk-Min-Length": String(deps.settings.partSize),
+    "OCI-Chunk-Max-Length": String(deps.settings.maxRequestBodyBytes),
+  };
+  if (deps.partUploads) headers[DIRECT_UPLOAD_HEADER] = DIRECT_UPLOAD_VERSION;
+  return new Response(null, { status: 202, headers });
+});
+
+// Before the session routes: `<id>/parts` is no session id.
+uploadRoutes.post("/v2/:name{.+}/blobs/uploads/:id/parts", push, async (c) => {
+  const { runtime, name, principal } = c.var;
+  partUploadsOf(runtime.deps); // 405 first on a backend without them, whatever the body
+  const session = await loadUpload(runtime.deps, name, c.req.param("id"), principal.subject);
+  const type = c.req.header("content-type") ?? "";
+  if (!/^application\/json\s*(;|$)/i.test(type)) throw new RegistryError("BLOB_UPLOAD_INVALID", "a parts request needs Content-Type: application/json");
+  const tooLarge = () => new RegistryError("SIZE_INVALID", `a parts request body holds at most ${MAX_PARTS_REQUEST_BYTES} bytes`, undefined, { status: 413 });
+  if ((contentLength(c.req.raw) ?? 0) > MAX_PARTS_REQUEST_BYTES) throw tooLarge();
+  const request = parsePartsRequest(await readLimited(c.req.raw.body, MAX_PARTS_REQUEST_BYTES, tooLarge));
+  const urls = await requestPartUrls(runtime.deps, session, request, partUrlLifetimeSeconds(principal.expiresAt, Date.now()));
+  // The URLs let their holder write storage: no cache may keep them.
+  return Response.json(urls, { headers: { "Cache-Control": "no-store" } });
+});
+
+uploadRoutes.get("/v2/:name{.+}/blobs/uploads/:id/parts", push, async (c) => {
+  const session = await loadUpload(c.var.runtime.deps, c.var.name, c.req.param("id"), c.var.principal.subject);
+  return Response.json(await listPartsOf(c.var.runtime.deps, session), { headers: { "Cache-Control": "no-store" } });
 });
 
 uploadRoutes.get("/v2/:name{.+}/blobs/uploads/:id", push, async (c) => {
