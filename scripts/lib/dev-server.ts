@@ -94,6 +94,8 @@ export function wranglerDev(opts: {
   vars?: Record<string, string>;
   logFile?: string;
   onOutput?: (chunk: string) => void;
+  /** Run wrangler's DevTools inspector proxy (off unless asked for: see below). */
+  devtools?: boolean;
 }): Daemon {
   if (!existsSync(WRANGLER)) throw new Error(`wrangler is not installed (${WRANGLER} missing): run npm ci`);
   const args = [
@@ -110,7 +112,16 @@ export function wranglerDev(opts: {
   // Own process group: stop() signals wrangler and its workerd children together.
   return startDaemon(process.execPath, args, {
     cwd: PROJECT_ROOT,
-    env: { WRANGLER_SEND_METRICS: "false", NO_COLOR: process.env.NO_COLOR ?? "1" },
+    env: {
+      WRANGLER_SEND_METRICS: "false",
+      NO_COLOR: process.env.NO_COLOR ?? "1",
+      // wrangler 4.86's DevTools inspector proxy turns on the runtime's Network domain and posts every event to
+      // wrangler's Node process as a new HTTP request whose socket stays open: one per 4 KiB of every S3 response
+      // the Worker reads. A 256 MiB read-back opened ~65,000 sockets and workerd died of "Too many open files".
+      // wrangler's CLI has no switch for it; it leaves the inspector out when it believes it runs in a VS Code
+      // debug terminal, which is what this variable says. `SKIFF_DEVTOOLS=1 npm start` keeps it (for debugging).
+      ...((opts.devtools ?? process.env.SKIFF_DEVTOOLS === "1") ? {} : { VSCODE_INSPECTOR_OPTIONS: process.env.VSCODE_INSPECTOR_OPTIONS ?? "{}" }),
+    },
     logFile: opts.logFile,
     onOutput: opts.onOutput,
   });
@@ -230,7 +241,7 @@ export function banner(s: SkiffHandle): string {
     `   ctr (containerd 1.6 uses plain http for 127.0.0.1): --hosts-dir DIR with DIR/${reg}/hosts.toml:`,
     `     server = "${s.url}"  +  [host."${s.url}"] skip_verify = true`,
     "",
-    " Ctrl-C stops it. Options: --port N, --persist-to DIR",
+    " Ctrl-C stops it. Options: --port N, --persist-to DIR. DevTools (off: it floods on big uploads): SKIFF_DEVTOOLS=1",
     "============================================================================================",
     "",
   ].join("\n");
