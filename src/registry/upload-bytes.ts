@@ -94,6 +94,13 @@ export function bodyTooLarge(limit: number): RegistryError {
   );
 }
 
+/**
+ * How much of a body past the limit is read and dropped before the 413. A client still sending when the answer
+ * comes loses it to the connection's reset (docker then prints "unexpected end of JSON input" instead of the
+ * message); drained, it reads the answer. Bounded, so an endless body costs a bounded amount of reading.
+ */
+const DRAIN_MAX = 1024 ** 3;
+
 /** A body announced (Content-Length or Content-Range) larger than the limit: refused before a byte is read. */
 export function checkDeclaredLength(deps: RegistryDeps, length: number | undefined): void {
   const limit = deps.settings.maxRequestBodyBytes;
@@ -248,10 +255,14 @@ export async function writeWholeBlob(deps: RegistryDeps, scratch: Scratch, body:
       received += piece.byteLength;
       if (length !== undefined && received > length) throw sizeMismatch(received, length);
       // A body without a length (docker's PATCH) is counted: past the limit, what it wrote is discarded.
-      if (received > limit) throw bodyTooLarge(limit);
+      if (received > limit) {
+        if (received > limit + DRAIN_MAX) break;
+        continue;
+      }
       await hasher.write(piece);
       await writer.add(piece);
     }
+    if (received > limit) throw bodyTooLarge(limit);
     await writer.flush();
   } catch (err) {
     await writer.flush().catch(() => {});
@@ -304,10 +315,14 @@ export async function receiveChunk(deps: RegistryDeps, scratch: Scratch, content
         }
         received += piece.byteLength;
         if (length !== undefined && received > length) throw sizeMismatch(received, length);
-        if (received > limit) throw bodyTooLarge(limit);
+        if (received > limit) {
+          if (received > limit + DRAIN_MAX) break;
+          continue;
+        }
         await writer.add(piece);
       }
     }
+    if (received > limit) throw bodyTooLarge(limit);
     await writer.flush();
   } catch (err) {
     await writer.flush().catch(() => {});
