@@ -109,7 +109,9 @@ export async function startDistribution(workDir: string, storage?: string[]): Pr
     ].join("\n"),
   );
   const t0 = performance.now();
-  const daemon = startDaemon(bin, ["serve", config], { logFile: join(workDir, "distribution.log") });
+  // distribution 2.8.2's S3 driver panics at start-up when AWS_CA_BUNDLE is set ("HTTPClient's transport unsupported
+  // type"); the local RGW is plain http and needs no bundle.
+  const daemon = startDaemon(bin, ["serve", config], { logFile: join(workDir, "distribution.log"), env: { AWS_CA_BUNDLE: undefined } });
   const url = `https://127.0.0.1:${port}`;
   try {
     await waitForHttp(`${url}/v2/`, { timeoutMs: 20_000 });
