@@ -35,7 +35,7 @@ Options:
   --chunk-size MiB     chunk size of PATCH uploads (default: 64, at most the registry's OCI-Chunk-Max-Length,
                        a multiple of its OCI-Chunk-Min-Length)
   --no-direct          never upload straight to the bucket, always PATCH chunks
-  --insecure           plain http to the registry
+  --insecure           no certificate checks, plain http if the registry has no TLS (always so for localhost)
   --state-dir DIR      resume state (default $XDG_STATE_HOME/skiff or ~/.local/state/skiff)
   --quiet              print errors only
   --json               print a JSON summary on stdout at the end

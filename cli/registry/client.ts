@@ -20,8 +20,8 @@ export interface RegistryRequest {
 
 export interface RegistryClient {
   /**
-   * "https://host:port" (or http). For a local or --insecure registry it can change once, from http to https,
-   * at the first request, when the registry speaks only TLS (as `wrangler dev` does).
+   * "https://host:port" (or http). For a local or --insecure registry it is settled at the first request: https
+   * without certificate checks if the registry speaks TLS, else plain http (as docker does).
    */
   readonly origin: string;
   /** path starting with /v2/, or an absolute URL on the registry's origin (an upload Location, maybe relative: resolve it) */
@@ -32,7 +32,7 @@ export interface RegistryClientOptions {
   /** "ghcr.io", "127.0.0.1:5000", "docker.io" */
   host: string;
   credentials: Credentials | null;
-  /** plain http (falling back to https without certificate checks if the registry speaks only TLS) */
+  /** no certificate checks, and plain http when the registry does not speak TLS (local hosts are always so) */
   insecure?: boolean;
   userAgent?: string;
   /** first retry delay (doubles each time); tests shorten it */
@@ -70,7 +70,7 @@ class Client implements RegistryClient {
     // Docker Hub's API lives at registry-1.docker.io.
     this.apiHost = opts.host === "docker.io" || opts.host === "index.docker.io" ? "registry-1.docker.io" : opts.host;
     this.plain = Boolean(opts.insecure) || isLocalHost(this.apiHost);
-    this.scheme = this.plain ? "http" : "https";
+    this.scheme = "https"; // a plain (local/insecure) registry may turn out to be http: discover()
     this.userAgent = opts.userAgent ?? "skiff";
     this.retryBaseMs = opts.retryBaseMs ?? 500;
     this.tokens = new TokenCache(opts.credentials, (url, init) => this.exchange(url, init.method, init.headers, () => init.body, true, "getting a token"), this.userAgent);
@@ -202,11 +202,10 @@ class Client implements RegistryClient {
     this.ping ??= (async () => {
       const probe = () => this.exchange(new URL("/v2/", this.origin), "GET", { "User-Agent": this.userAgent }, () => null, false, "GET /v2/");
       let res: Response;
-      try {
-        res = await probe();
-      } catch (err) {
-        if (!this.plain || this.scheme !== "http") throw err;
-        // A TLS-only server closes a plain-http connection at once: try https without certificate checks.
+      if (!this.plain) res = await probe();
+      else {
+        // As docker does with an insecure registry: https without certificate checks first (a local Skiff under
+        // wrangler dev, a registry with a self-signed certificate), plain http when the TLS handshake fails.
         this.scheme = "https";
         this.skipTlsVerify = true;
         try {
