@@ -15,7 +15,7 @@ import { cpuMs, run } from "../scripts/lib/processes";
 import { startDockerd, type DockerEngine } from "../test/support/docker";
 import { makeOciLayout, type OciImage } from "../test/support/oci-layout";
 import { dockerLoad, dockerPush, skopeoPush } from "./lib/clients";
-import { deleteBlob } from "./lib/http";
+import { deleteBlob, request } from "./lib/http";
 import { startDistribution, startSkiff, type Registry, type SkiffRegistry } from "./lib/servers";
 import { MiB, mbps, median } from "./lib/stats";
 
@@ -60,6 +60,12 @@ async function skiffPush(layoutDir: string, tag: string, ref: string, extra: str
   return { ms, summary: JSON.parse(stdout) };
 }
 
+/** ", final PUT 1.2 s" for a skiff push whose JSON has the window of its biggest blob's final PUT. */
+function completeWindow(summary: SkiffPushSummary | undefined): string {
+  const big = summary?.blobs.reduce((a, b) => (b.size > a.size ? b : a));
+  return big?.completeStartedAt && big.completedAt ? `, final PUT ${((big.completedAt - big.completeStartedAt) / 1000).toFixed(1)} s` : "";
+}
+
 /** CPU of `pid` sampled every 50 ms, to integrate over windows afterwards. */
 function cpuSampler(pid: number) {
   const samples: { t: number; cpu: number }[] = [];
@@ -93,8 +99,19 @@ function cpuBetween(samples: { t: number; cpu: number }[], t0: number, t1: numbe
   return at(t1) - at(t0);
 }
 
-async function forget(reg: Registry, repo: string, digests: string[]): Promise<void> {
-  for (const d of digests) {
+/** The config and layer digests of the image under `repo`:v1 (docker pushes other digests than the layout's). */
+async function imageBlobs(reg: Registry, repo: string): Promise<string[]> {
+  const r = await request("GET", `${reg.url}/v2/${repo}/manifests/v1`, {
+    headers: { Accept: "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json" },
+  });
+  if (r.status !== 200) throw new Error(`GET manifest ${repo}:v1 on ${reg.name}: ${r.status}`);
+  const m = JSON.parse(r.body.toString()) as { config: { digest: string }; layers: { digest: string }[] };
+  return [m.config.digest, ...m.layers.map((l) => l.digest)];
+}
+
+/** Unlinks the image's blobs from `repo`, so that the next push (another repository) uploads them again. */
+async function forget(reg: Registry, repo: string): Promise<void> {
+  for (const d of await imageBlobs(reg, repo)) {
     const status = await deleteBlob(reg.url, repo, d);
     if (status !== 202) throw new Error(`DELETE blob ${d} in ${repo} on ${reg.name}: ${status}`);
   }
@@ -128,11 +145,16 @@ export async function bigPushSection(opts: { rounds: number; sizesMiB: number[];
     ]);
     log(`big-push: Skiff (S3) ${skiff.url}, distribution (S3) ${dist.url}, RGW ${s3.endpoint}`);
     if (!opts.skipDocker) engine = await startDockerd();
+    // The runtime workerd's own idle CPU (timers of wrangler dev's runtime), subtracted from every sample below.
+    const idlePid = skiff.processes().runtime;
+    const idle0 = cpuMs(idlePid) ?? 0;
+    await new Promise((r) => setTimeout(r, 3000));
+    const idleMsPerMs = ((cpuMs(idlePid) ?? idle0) - idle0) / 3000;
+    res.notes.push(`Skiff's runtime workerd idles at ${(idleMsPerMs * 1000).toFixed(1)} ms CPU per second; subtracted from the CPU figures`);
     const regs: [Registry, Registry] = [skiff, dist];
     for (const size of opts.sizesMiB) {
       const img: OciImage = await makeOciLayout(join(work, `img-${size}`), { layerSizes: [size * MiB], tag: "bench" });
       const bytes = img.layers[0].size;
-      const digests = img.blobs.map((b) => b.digest);
       if (engine) await dockerLoad(engine, img.dir, img.tag, `bench/big-${size}m:v1`);
       for (let round = 0; round < opts.rounds; round++) {
         const pair = round % 2 === 0 ? regs : ([regs[1], regs[0]] as [Registry, Registry]);
@@ -162,18 +184,18 @@ export async function bigPushSection(opts: { rounds: number; sizesMiB: number[];
             }
             const samples = sampler.stop();
             const rec: BigPushRecord = { client, registry: reg.name, sizeMiB: size, round, ms, mbps: mbps(bytes, ms) };
-            if (reg === skiff) rec.workerCpuMs = cpuBetween(samples, t0, Date.now());
+            if (reg === skiff) rec.workerCpuMs = cpuBetween(samples, t0, Date.now()) - idleMsPerMs * (Date.now() - t0);
             if (summary) {
               const layer = summary.blobs.find((b) => b.size === bytes);
               if (client === "skiff-direct" && layer?.completeStartedAt && layer.completedAt) {
-                rec.completeCpuMs = cpuBetween(samples, layer.completeStartedAt, layer.completedAt);
+                rec.completeCpuMs = cpuBetween(samples, layer.completeStartedAt, layer.completedAt) - idleMsPerMs * (layer.completedAt - layer.completeStartedAt);
               }
               rec.bytesThroughRegistry = client === "skiff-direct" ? summary.blobs.filter((b) => b.how !== "direct").reduce((n, b) => n + b.bytesSent, 0) : summary.totals.bytesSent;
             }
             res.records.push(rec);
-            log(`big-push ${client} ${size} MiB → ${reg.name} r${round}: ${rec.mbps.toFixed(0)} MB/s${rec.workerCpuMs !== undefined ? `, worker CPU ${(rec.workerCpuMs / size).toFixed(3)} ms/MiB` : ""}`);
+            log(`big-push ${client} ${size} MiB → ${reg.name} r${round}: ${rec.mbps.toFixed(0)} MB/s${rec.workerCpuMs !== undefined ? `, worker CPU ${(rec.workerCpuMs / size).toFixed(3)} ms/MiB` : ""}${completeWindow(summary)}`);
             // Other repositories must upload again rather than mount (digests are the same every round).
-            await forget(reg, repo, digests);
+            await forget(reg, repo);
           } catch (err) {
             const msg = (err as Error).message.replace(/\s+/g, " ").slice(0, 400);
             res.notes.push(`${client} ${size} MiB → ${reg.name} round ${round}: FAILED: ${msg}`);

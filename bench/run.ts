@@ -35,6 +35,8 @@ interface Options {
   seconds: number;
   skip: Set<string>;
   bigSizesMiB: number[];
+  /** --skip docker given explicitly: the big-push section leaves docker out too. */
+  skipBigPushDocker: boolean;
   out: string;
   saveLatest: boolean;
 }
@@ -59,6 +61,7 @@ function parseOptions(argv: string[]): Options {
     chunkMiB: 16,
     seconds: Number(val("--seconds") ?? (quick ? 2 : 5)),
     skip: val("--only") ? new Set(SECTIONS.filter((x) => !val("--only")!.split(",").includes(x))) : new Set((val("--skip") ?? "").split(",").filter(Boolean)),
+    skipBigPushDocker: (val("--skip") ?? "").split(",").includes("docker"),
     bigSizesMiB: (val("--big-sizes") ?? (quick ? "64" : "256,1024")).split(",").map(Number),
     out: val("--out") ?? join(new URL(".", import.meta.url).pathname, "results", stamp),
     saveLatest: argv.includes("--save-latest"),
@@ -516,7 +519,7 @@ async function main() {
       dist = undefined;
     }
     if (!opts.skip.has("floor")) await floorSection(opts, work, res);
-    if (!opts.skip.has("big-push")) res.bigPush = await bigPushSection({ rounds: opts.rounds, sizesMiB: opts.bigSizesMiB, out: work, skipDocker: opts.skip.has("docker") && !opts.skip.has("skopeo") });
+    if (!opts.skip.has("big-push")) res.bigPush = await bigPushSection({ rounds: opts.rounds, sizesMiB: opts.bigSizesMiB, out: work, skipDocker: opts.skipBigPushDocker });
   } finally {
     await cleanup();
     res.meta.seconds = (performance.now() - t0) / 1000;

@@ -30,8 +30,8 @@ Options:
   --username U         user name at the registry
   --password-stdin     read the password (or token) from standard input
   --jobs N             blobs uploaded at once (default 3; 1 for sequential sources)
-  --parts N            part uploads in flight, all blobs together (default 4; memory: N x part size)
-  --part-size MiB      part size of direct uploads (default 32, at least 5)
+  --parts N            part uploads in flight, all blobs together (default 8; memory: N x part size)
+  --part-size MiB      part size of direct uploads (default 16, at least 5)
   --chunk-size MiB     chunk size of PATCH uploads (default: 64, at most the registry's OCI-Chunk-Max-Length,
                        a multiple of its OCI-Chunk-Min-Length)
   --no-direct          never upload straight to the bucket, always PATCH chunks
@@ -146,8 +146,8 @@ export async function main(argv: string[], deps: MainDeps = {}): Promise<number>
       source: positionals[0],
       dest,
       jobs: positiveInt("jobs", values.jobs, 3, 64),
-      parts: positiveInt("parts", values.parts, 4, 64),
-      partSize: mib("part-size", values["part-size"], MIN_PART_SIZE, MAX_PART_SIZE) ?? 32 * MiB,
+      parts: positiveInt("parts", values.parts, 8, 64),
+      partSize: mib("part-size", values["part-size"], MIN_PART_SIZE, MAX_PART_SIZE) ?? 16 * MiB,
       chunkSize: mib("chunk-size", values["chunk-size"], 1, MAX_PART_SIZE),
       stateDir: values["state-dir"] ?? defaultStateDir(env),
     };
