@@ -16,6 +16,7 @@ import { loadUpload, startUpload } from "../../src/registry/uploads";
 import { requestPartUrls } from "../../src/registry/direct-uploads";
 import { hashStored } from "../../src/registry/upload-bytes";
 import type { Env } from "../../src/config/settings";
+import { concat } from "../storage/contract";
 import { digestOf, expectError, incrementalDigest, pseudoRandomBytes, requestTo, uniqueRepo, withQuery } from "../api/helpers";
 import { rgwSettings, rgwVars, sha256Hex } from "./helpers";
 
@@ -76,16 +77,6 @@ async function putPart(url: string, bytes: Uint8Array): Promise<string> {
 
 async function complete(env: Env_, location: string, digest: string): Promise<Response> {
   return env.call(withQuery(location, { digest }), { method: "PUT", headers: { "Content-Length": "0" } });
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
 }
 
 /** The object key a part URL writes (after the env's prefix), and its upload id. */
