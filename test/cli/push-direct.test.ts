@@ -7,7 +7,9 @@
 import { createHash, randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
+import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../cli/main";
 import { makeOciLayout, type OciImage } from "../support/oci-layout";
@@ -176,13 +178,18 @@ describe("direct uploads (fake registry, see the top of the file)", () => {
     if (work) await removeDir(work);
   });
 
-  async function push(repo: string, extra: string[], opts: { sequential?: boolean; unknownDigests?: boolean; stateDir?: string } = {}) {
+  async function push(repo: string, extra: string[], opts: { sequential?: boolean; unknownDigests?: boolean; stateDir?: string; stdin?: string } = {}) {
     const out = collector();
     const err = collector();
     const source = await layoutSource(image.dir, opts);
     const code = await main(
       ["push", "--insecure", "--json", "--state-dir", path.join(work, opts.stateDir ?? repo.replace(/\W/g, "-")), ...extra, "test-layout", `${host()}/${repo}:v1`],
-      { openSource: async () => source, stdout: out.stream as unknown as NodeJS.WritableStream, stderr: err.stream },
+      {
+        openSource: async () => source,
+        stdout: out.stream as unknown as NodeJS.WritableStream,
+        stderr: err.stream,
+        ...(opts.stdin !== undefined ? { stdin: Readable.from([opts.stdin]) } : {}),
+      },
     );
     const last = out.text().trim().split("\n").pop()!;
     return { code, json: JSON.parse(last), stderr: err.text(), source };
@@ -223,10 +230,19 @@ describe("direct uploads (fake registry, see the top of the file)", () => {
       const data = new Map(fake.blobs);
       fake.blobs.clear(); // as if nothing had been pushed: both layers really upload
       fake.partFaults.set(4, [400]); // a refusal no retry helps: the push fails
-      const first = await push(repo, ["--part-size", "5", "--parts", "1", "--jobs", "1"], opts);
+      const password = "pw-marker-7f3a";
+      const first = await push(repo, ["--part-size", "5", "--parts", "1", "--jobs", "1", "--username", "tester", "--password-stdin"], { ...opts, stdin: `${password}\n` });
       expect(first.code).toBe(1);
       expect(first.stderr).toMatch(/part 4 .*Fault400 \(HTTP 400\)/);
       expect(first.stderr).not.toContain("sig="); // never a presigned URL's signature in a message
+      // The resume state names the session, but holds neither a presigned URL nor the password.
+      const stateDir = path.join(work, opts.stateDir);
+      const files = (await readdir(stateDir, { recursive: true })).map(String);
+      const state = (await Promise.all(files.map((f) => readFile(path.join(stateDir, f), "utf8").catch(() => "")))).join("\n");
+      expect(state).toContain("/blobs/uploads/");
+      expect(state).not.toContain("sig=");
+      expect(state).not.toContain("/s3/");
+      expect(state).not.toContain(password);
       fake.partPuts = [];
       const second = await push(repo, ["--part-size", "5", "--parts", "2"], opts);
       expect(second.code, second.stderr).toBe(0);
