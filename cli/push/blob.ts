@@ -45,7 +45,7 @@ export interface BlobContext {
   repo: string;
   state: StateStore;
   randomAccess: boolean;
-  /** Parts in flight per blob (direct uploads). */
+  /** `--parts`: part uploads in flight across the push (sizes the URL batches; partSlots enforces it). */
   parts: number;
   /** Part buffers in flight across all blobs of the push (memory: slots x part size). */
   partSlots: Slots;
@@ -464,11 +464,13 @@ class BlobPush {
           await reader!.skip(span.length);
           continue;
         }
-        // At most `parts` PUTs of this blob in flight, and a part is read only once it holds one of the push's
-        // slots: memory stays at (slots x partSize) however many blobs go at once.
-        while (inFlight.size >= ctx.parts && !failure) await Promise.race(inFlight);
-        if (failure) break;
+        // A part is read only once it holds one of the push's `--parts` slots: memory stays at (slots x partSize)
+        // however many blobs go at once.
         await ctx.partSlots.acquire();
+        if (failure) {
+          ctx.partSlots.release();
+          break;
+        }
         let bytes: Buffer;
         try {
           this.checkAbort();
