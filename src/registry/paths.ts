@@ -11,6 +11,8 @@
 //   uploads/<upload-id>/tails/<tail-id>        bytes received beyond the last full multipart part (write-once,
 //                                              one per request; the state names the current one)
 //   catalog/<name>                             marker: the repository has manifests
+//   gc/state                                   the garbage collector's current run: phase, cursor, lease (docs/gc.md)
+//   gc/runs/<run>/report.json                  a run's report; gc/runs/<run>/... its saved marks
 //
 // Name components start with [a-z0-9], so the `_`-prefixed segments can never collide with a nested repository.
 import type { Digest } from "../protocol/digest";
@@ -28,4 +30,12 @@ export const keys = {
   uploadTail: (id: string, tailId: string) => `uploads/${id}/tails/${tailId}`,
   catalogPrefix: "catalog/",
   catalog: (name: string) => `catalog/${name}`,
+  blobsPrefix: "blobs/",
+  dataPrefix: "data/",
+  reposPrefix: "repos/",
+  uploadsPrefix: "uploads/",
+  gcState: "gc/state",
+  gcRunsPrefix: "gc/runs/",
+  gcRun: (run: string) => `gc/runs/${run}/`,
+  gcReport: (run: string) => `gc/runs/${run}/report.json`,
 };

@@ -8,6 +8,7 @@ interface Stored {
   etag: string;
   contentType?: string;
   metadata: Record<string, string>;
+  uploaded: number;
 }
 
 interface Upload {
@@ -26,7 +27,7 @@ function newEtag(): string {
 }
 
 function info(key: string, o: Stored): ObjectInfo {
-  return { key, size: o.bytes.byteLength, etag: o.etag, contentType: o.contentType, metadata: { ...o.metadata } };
+  return { key, size: o.bytes.byteLength, etag: o.etag, contentType: o.contentType, metadata: { ...o.metadata }, uploaded: o.uploaded };
 }
 
 function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
@@ -95,7 +96,7 @@ export class MemoryStore implements ObjectStore {
     const current = this.objects.get(key);
     if (opts.ifNoneMatch && current) return null;
     if (opts.ifMatch !== undefined && current?.etag !== opts.ifMatch) return null;
-    const stored: Stored = { bytes, etag: newEtag(), contentType: opts.contentType, metadata: { ...opts.metadata } };
+    const stored: Stored = { bytes, etag: newEtag(), contentType: opts.contentType, metadata: { ...opts.metadata }, uploaded: Date.now() };
     this.objects.set(key, stored);
     return info(key, stored);
   }
@@ -112,7 +113,7 @@ export class MemoryStore implements ObjectStore {
     // As S3: metadata and content type only when asked for (R2 would always fill them).
     const objects = page.map((k) => {
       const o = info(k, this.objects.get(k)!);
-      return opts.metadata ? o : { key: k, size: o.size, etag: o.etag, metadata: {} };
+      return opts.metadata ? o : { key: k, size: o.size, etag: o.etag, metadata: {}, uploaded: o.uploaded };
     });
     return { objects, cursor: keys.length > limit ? encodeCursor(page[page.length - 1]) : undefined };
   }
@@ -154,7 +155,7 @@ export class MemoryStore implements ObjectStore {
       at += bytes.byteLength;
     }
     this.uploads.delete(uploadId);
-    this.objects.set(key, { bytes: out, etag: `${newEtag()}-${chosen.length}`, metadata: {} });
+    this.objects.set(key, { bytes: out, etag: `${newEtag()}-${chosen.length}`, metadata: {}, uploaded: Date.now() });
   }
 
   async abortMultipart(key: string, uploadId: string): Promise<void> {

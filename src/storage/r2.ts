@@ -3,7 +3,7 @@ import { cancelStream } from "../streams/cancel";
 import { StorageError, type ListOptions, type ListResult, type ObjectInfo, type ObjectStore, type PartRef, type PutBody, type PutOptions } from "./types";
 
 function info(o: R2Object): ObjectInfo {
-  return { key: o.key, size: o.size, etag: o.etag, contentType: o.httpMetadata?.contentType, metadata: o.customMetadata ?? {} };
+  return { key: o.key, size: o.size, etag: o.etag, contentType: o.httpMetadata?.contentType, metadata: o.customMetadata ?? {}, uploaded: o.uploaded?.getTime() };
 }
 
 async function guard<T>(what: string, fn: () => Promise<T>): Promise<T> {

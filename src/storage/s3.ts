@@ -165,7 +165,7 @@ export class S3Store implements ObjectStore, PartUploads {
   async head(key: string): Promise<ObjectInfo | null> {
     try {
       const r = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.k(key) }));
-      return { key, size: r.ContentLength ?? 0, etag: bareEtag(r.ETag), contentType: r.ContentType, metadata: r.Metadata ?? {} };
+      return { key, size: r.ContentLength ?? 0, etag: bareEtag(r.ETag), contentType: r.ContentType, metadata: r.Metadata ?? {}, uploaded: r.LastModified?.getTime() };
     } catch (err) {
       if (isNotFound(err)) return null;
       throw storageError("head", err);
@@ -184,7 +184,7 @@ export class S3Store implements ObjectStore, PartUploads {
       // In Workers the SDK's body is the fetch response's ReadableStream (with SDK helpers mixed in).
       const body = (r.Body as unknown as ReadableStream<Uint8Array> | undefined) ?? new Response(new Uint8Array(0)).body!;
       const size = range ? (totalFromContentRange(r.ContentRange) ?? r.ContentLength ?? 0) : (r.ContentLength ?? 0);
-      return { key, size, etag: bareEtag(r.ETag), contentType: r.ContentType, metadata: r.Metadata ?? {}, body };
+      return { key, size, etag: bareEtag(r.ETag), contentType: r.ContentType, metadata: r.Metadata ?? {}, uploaded: r.LastModified?.getTime(), body };
     } catch (err) {
       if (isNotFound(err)) return null;
       throw storageError("get", err);
@@ -278,7 +278,7 @@ export class S3Store implements ObjectStore, PartUploads {
     // per key (a subrequest each); an object deleted meanwhile is left out, as a later listing would.
     const objects = opts.metadata
       ? await this.headAll(listed.map((o) => o.Key!.slice(this.prefix.length)))
-      : listed.map((o): ObjectInfo => ({ key: o.Key!.slice(this.prefix.length), size: o.Size ?? 0, etag: bareEtag(o.ETag), metadata: {} }));
+      : listed.map((o): ObjectInfo => ({ key: o.Key!.slice(this.prefix.length), size: o.Size ?? 0, etag: bareEtag(o.ETag), metadata: {}, uploaded: o.LastModified?.getTime() }));
     return {
       objects: objects.filter((o): o is ObjectInfo => o !== null),
       cursor: page.IsTruncated && page.NextContinuationToken ? page.NextContinuationToken : undefined,

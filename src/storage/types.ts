@@ -8,6 +8,11 @@ export interface ObjectInfo {
   etag: string;
   contentType?: string;
   metadata: Record<string, string>;
+  /**
+   * When the object was written, ms since the epoch (storage's clock). Set by head, get and list on every backend;
+   * a put's result may lack it. Garbage collection ages objects by it.
+   */
+  uploaded?: number;
 }
 
 export interface ObjectBody extends ObjectInfo {
