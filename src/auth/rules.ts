@@ -14,6 +14,7 @@
 // A pattern is a repository name, `prefix/*` (every repository below prefix/, at any depth) or `*`.
 // "push" includes "pull": every push reads (HEAD of blobs, GET of manifests), and clients ask for both.
 import { isValidName } from "../protocol/names";
+import { parseRepoPattern, matchesRepo, type RepoPattern } from "../protocol/repo-patterns";
 import type { Action, Scope } from "./types";
 import { parseJsonSetting } from "../config/values";
 
@@ -21,7 +22,7 @@ export const ACTIONS: readonly Action[] = ["pull", "push", "delete"];
 export const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
 const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-type Pattern = { exact: string } | { prefix: string } | { all: true };
+type Pattern = RepoPattern;
 
 interface Rule {
   patterns: Pattern[];
@@ -111,17 +112,14 @@ export function parseRules(text: string | undefined, problems: string[]): Access
 
 function patterns(value: unknown, path: string, problems: string[]): Pattern[] {
   return stringList(value, path, problems).flatMap((p, i): Pattern[] => {
-    if (p === "*") return [{ all: true }];
-    if (p.endsWith("/*") && isValidName(p.slice(0, -2))) return [{ prefix: p.slice(0, -1) }];
-    if (isValidName(p)) return [{ exact: p }];
+    const pattern = parseRepoPattern(p);
+    if (pattern) return [pattern];
     problems.push(`${path}[${i}] is not a repository name, "prefix/*" or "*"`);
     return [];
   });
 }
 
-function matches(patterns: Pattern[], name: string): boolean {
-  return patterns.some((p) => ("all" in p ? true : "prefix" in p ? name.startsWith(p.prefix) : name === p.exact));
-}
+const matches = matchesRepo;
 
 function inGroupOf(rules: AccessRules, subject: string, groups: Set<string>): boolean {
   for (const g of groups) if (rules.groups.get(g)?.has(subject)) return true;

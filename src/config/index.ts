@@ -1,7 +1,9 @@
 // Configuration: parsed from the Worker's env, typed, validated with problems that name the setting.
 import type { Env } from "./settings";
 import { settingsReader } from "./read";
-import { UPLOAD_TTL_MS, type RegistrySettings } from "../registry/deps";
+import type { RegistrySettings } from "../registry/deps";
+import type { GcSettings } from "../gc/types";
+import { parseRepoPattern, type RepoPattern } from "../protocol/repo-patterns";
 import { parseAuthSettings, type AuthSettings } from "../auth/settings";
 import { parseStorageConfig, type BlobRedirectConfig, type StorageConfig } from "../storage/config";
 
@@ -10,6 +12,7 @@ export interface Config {
   blobRedirect: BlobRedirectConfig;
   auth: AuthSettings;
   registry: RegistrySettings;
+  gc: GcSettings;
 }
 
 export const MAX_PART_SIZE_MIB = 32;
@@ -36,11 +39,23 @@ export function parseConfig(env: Env): Config {
   // Cloudflare's edge refuses larger bodies with an HTML 413 before the Worker runs; knowing the plan's limit lets the
   // registry announce it (OCI-Chunk-Max-Length) and refuse the same bodies locally with a useful JSON error.
   const maxRequestBodyMB = read.int("MAX_REQUEST_BODY_MB", { min: 1, max: 5000, why: "the request body limit of the zone's plan, in MB: 100 on Free and Pro" });
+  const uploadTtlHours = read.int("UPLOAD_TTL_HOURS", { min: 1, max: 144, why: "R2 aborts unfinished multipart uploads after 7 days" });
+  const immutableTags: RepoPattern[] = [];
+  for (const text of read.text("IMMUTABLE_TAGS").split(",").map((t) => t.trim()).filter(Boolean)) {
+    const p = parseRepoPattern(text);
+    if (p) immutableTags.push(p);
+    else read.problem(`IMMUTABLE_TAGS holds an entry that is not a repository name, "prefix/*" or "*"`);
+  }
+  const hour = 3600 * 1000;
+  const graceHours = read.int("GC_GRACE_HOURS", { min: 1, max: 24 * 30 });
+  const quarantineHours = read.int("GC_QUARANTINE_HOURS", { min: 0, max: 24 * 30 });
+  const minGraceHours = read.int("GC_MIN_GRACE_HOURS", { min: 0, max: 24 * 30 });
   if (problems.length) throw new ConfigError(problems);
   return {
     storage: storage!,
     blobRedirect,
     auth,
-    registry: { partSize: partMiB * 1024 * 1024, maxManifestBytes, maxRequestBodyBytes: maxRequestBodyMB * 1_000_000, uploadTtlMs: UPLOAD_TTL_MS },
+    registry: { partSize: partMiB * 1024 * 1024, maxManifestBytes, maxRequestBodyBytes: maxRequestBodyMB * 1_000_000, uploadTtlMs: uploadTtlHours * hour, immutableTags, graceMs: graceHours * hour },
+    gc: { graceMs: graceHours * hour, quarantineMs: quarantineHours * hour, minGraceMs: minGraceHours * hour, retention: [] },
   };
 }

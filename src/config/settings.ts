@@ -57,6 +57,16 @@ export interface Env {
    * Business, 500 or more on Enterprise. Larger upload bodies get a 413 that says what to do instead.
    */
   MAX_REQUEST_BODY_MB?: string;
+  /** Upload sessions older than this many hours are unknown, and garbage collection removes them (1..144). */
+  UPLOAD_TTL_HOURS?: string;
+  /** Repository patterns (comma-separated: `name`, `prefix/*`, `*`) whose tags, once pushed, never move. */
+  IMMUTABLE_TAGS?: string;
+  /** Garbage collection: grace window for new blobs and unnamed objects, in hours. */
+  GC_GRACE_HOURS?: string;
+  /** Garbage collection: hours between tombstoning and the second mark. */
+  GC_QUARANTINE_HOURS?: string;
+  /** Garbage collection: the smallest grace an on-demand run may ask for, in hours (0 only for tests). */
+  GC_MIN_GRACE_HOURS?: string;
   [key: string]: unknown;
 }
 
@@ -100,6 +110,11 @@ export const SETTINGS = {
   UPLOAD_PART_SIZE_MIB: { kind: "int", default: 8 },
   MAX_MANIFEST_BYTES: { kind: "int", default: 4 * 1024 * 1024 },
   MAX_REQUEST_BODY_MB: { kind: "int", default: 100 },
+  UPLOAD_TTL_HOURS: { kind: "int", default: 24 },
+  IMMUTABLE_TAGS: { kind: "text", default: "" },
+  GC_GRACE_HOURS: { kind: "int", default: 24 },
+  GC_QUARANTINE_HOURS: { kind: "int", default: 24 },
+  GC_MIN_GRACE_HOURS: { kind: "int", default: 1 },
 } as const satisfies Record<string, SettingSpec>;
 
 interface SettingSpec {

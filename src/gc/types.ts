@@ -1,6 +1,20 @@
 // The garbage collector's public shapes: what a runner (cron + Workflow, the admin endpoint, `npm run gc`) starts,
 // steps and reads. The protocol and its safety argument: docs/gc.md.
 import type { RegistryDeps } from "../registry/deps";
+import type { RepoPattern } from "../protocol/repo-patterns";
+
+/**
+ * A retention policy (RETENTION setting, off when empty): in repositories matching `repositories`, delete untagged
+ * manifests older than `untaggedDays` unless a kept index or referrer relation still needs them; for each
+ * `keepTags` entry, keep the newest `newest` tags matching `match` and delete the older ones; never touch a tag
+ * matching `protectTags`. Tag patterns are globs (`*` any run of characters, `?` one).
+ */
+export interface RetentionPolicy {
+  repositories: RepoPattern[];
+  untaggedDays?: number;
+  keepTags: { match: string; newest: number }[];
+  protectTags: string[];
+}
 
 export interface GcSettings {
   /** A blob record younger than this is never a candidate; unnamed data objects and tails younger than it stay. */
@@ -9,6 +23,8 @@ export interface GcSettings {
   quarantineMs: number;
   /** The smallest grace a run may be started with on demand (GC_MIN_GRACE_HOURS; tests set 0). */
   minGraceMs: number;
+  /** Retention policies, applied by each run before its first mark; empty = off. */
+  retention: RetentionPolicy[];
 }
 
 export interface GcDeps extends RegistryDeps {

@@ -1,5 +1,6 @@
 // What every registry operation needs: the store and the registry's settings.
 import type { ObjectStore, PartUploads } from "../storage/types";
+import type { RepoPattern } from "../protocol/repo-patterns";
 
 export interface RegistrySettings {
   /** Multipart part size in bytes; every part but the last has exactly this size (R2 requires it). */
@@ -8,12 +9,16 @@ export interface RegistrySettings {
   maxManifestBytes: number;
   /** Largest upload request body, in bytes (MAX_REQUEST_BODY_MB): larger ones get 413, before or while being read. */
   maxRequestBodyBytes: number;
-  /** Upload sessions older than this are unknown (R2 aborts unfinished multipart uploads after 7 days). */
+  /** Upload sessions older than this are unknown (UPLOAD_TTL_HOURS), and garbage collection removes them. */
   uploadTtlMs: number;
+  /** Repositories whose tags never move once pushed (IMMUTABLE_TAGS). */
+  immutableTags: RepoPattern[];
+  /**
+   * Garbage collection's grace window (GC_GRACE_HOURS). A request that wrote a data object itself must name it in
+   * a state or record within half of it, or delete it (docs/gc.md §5): the orphan sweep relies on that bound.
+   */
+  graceMs: number;
 }
-
-/** How long an upload session lives (R2 aborts unfinished multipart uploads after 7 days). */
-export const UPLOAD_TTL_MS = 6 * 24 * 3600 * 1000;
 
 export interface RegistryDeps {
   store: ObjectStore;
