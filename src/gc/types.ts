@@ -27,10 +27,22 @@ export interface GcSettings {
   retention: RetentionPolicy[];
 }
 
+/** What one step may spend (engine.ts: GC_BUDGET). Tests shrink it to split phases into many steps. */
+export interface GcBudget {
+  /** Storage calls a step stops starting new work at (each is a subrequest in a Worker). */
+  calls: number;
+  /** Keys per list page: a step processes at most one page of the listing it walks. */
+  listPage: number;
+  /** Manifest (or tag) GETs per mark step. */
+  manifestGets: number;
+}
+
 export interface GcDeps extends RegistryDeps {
   gc: GcSettings;
   /** The clock (ms since epoch). Tests move it forward instead of waiting. */
   now?: () => number;
+  /** Overrides of the step budget (tests). */
+  budget?: Partial<GcBudget>;
 }
 
 export interface GcStartOptions {
@@ -49,7 +61,48 @@ export interface GcStepCost {
   n: number;
   /** Storage calls made by the step (each is one subrequest in a Worker). */
   subrequests: number;
+  /**
+   * Objects listed with their metadata. On the R2 binding that is free; the S3 adapter HEADs each such object, so
+   * on S3 every one of them is one more subrequest.
+   */
+  listedWithMetadata: number;
   wallMs: number;
+}
+
+/** A run's report (docs/gc.md §10): `gc/runs/<run>/report.json`. In a dry run the counts are what would happen. */
+export interface GcReport {
+  run: string;
+  dryRun: boolean;
+  trigger: "cron" | "admin";
+  startedAt: string;
+  finishedAt?: string;
+  quarantineMs: number;
+  graceMs: number;
+  steps: GcStepCost[];
+  /** Steps beyond the first GC_REPORT_STEPS are counted here only. */
+  stepsOmitted: number;
+  marked: { repositories: number; manifests: number; tagsAsRoots: number; blobs: number };
+  /** Records this run tombstoned (or would), including tombstones of an abandoned run it took over. */
+  tombstoned: number;
+  revived: number;
+  /** Unmarked live records younger than the grace window. */
+  skippedYoung: number;
+  /** Tombstoned records someone changed before the resolve (a push revived or replaced them). */
+  skippedRaced: number;
+  deleted: {
+    blobs: number;
+    bytesFreed: number;
+    sample: { digest: string; size: number }[];
+    orphanData: { objects: number; bytes: number };
+    links: number;
+    referrers: number;
+    catalog: number;
+    sessions: number;
+    tails: number;
+    multipartAborted: number;
+  };
+  retention: { manifests: { repo: string; digest: string }[]; tags: { repo: string; tag: string }[] };
+  errors: { phase: GcPhase; message: string; key?: string }[];
 }
 
 export interface GcStatus {
@@ -61,4 +114,6 @@ export interface GcStatus {
   resumeAt?: number;
   /** The step just run (runStep only). */
   step?: GcStepCost;
+  /** Set when the run stopped on an error (it deleted nothing after it; the report lists it). */
+  failed?: boolean;
 }

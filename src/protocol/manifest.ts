@@ -34,6 +34,11 @@ export interface ParsedManifest {
   kind: ManifestKind;
   /** Blobs the registry must hold in the repository (config and layers, foreign layers excepted). */
   blobs: Digest[];
+  /**
+   * Foreign layers (a foreign media type with `urls`): a push need not hold them, but one that did (docker with
+   * allow-nondistributable-artifacts) must keep them, so garbage collection marks them too.
+   */
+  foreignBlobs: Digest[];
   /** Manifests the registry must hold in the repository (entries of an index). */
   manifests: Digest[];
   subject?: Descriptor;
@@ -112,7 +117,7 @@ export function parseManifest(bytes: Uint8Array, contentType: string | null): Pa
     });
   }
 
-  const result: ParsedManifest = { mediaType, kind, blobs: [], manifests: [], subject, annotations: m.annotations as Record<string, string> | undefined };
+  const result: ParsedManifest = { mediaType, kind, blobs: [], foreignBlobs: [], manifests: [], subject, annotations: m.annotations as Record<string, string> | undefined };
   if (kind === "image") {
     if (Array.isArray(m.manifests)) invalid("an image manifest has no manifests field");
     const config = parseDescriptor(m.config, "config");
@@ -120,8 +125,8 @@ export function parseManifest(bytes: Uint8Array, contentType: string | null): Pa
     const layers = m.layers.map((l, i) => parseDescriptor(l, `layers[${i}]`));
     result.blobs.push(parseDigest(config.digest)!);
     for (const layer of layers) {
-      if (FOREIGN_LAYER_TYPES.has(layer.mediaType) && layer.urls?.length) continue;
-      result.blobs.push(parseDigest(layer.digest)!);
+      const foreign = FOREIGN_LAYER_TYPES.has(layer.mediaType) && layer.urls?.length;
+      (foreign ? result.foreignBlobs : result.blobs).push(parseDigest(layer.digest)!);
     }
     result.artifactType = (m.artifactType as string | undefined) ?? config.mediaType;
   } else {

@@ -8,9 +8,8 @@ import type { ManifestKind } from "./mediatypes";
 export interface ManifestReferences {
   kind: ManifestKind;
   /**
-   * Blobs: the config and the layers, each once, in the order the manifest first names them. Foreign layers that
-   * carry `urls` are left out, as parseManifest leaves them out of what a push must hold: the registry never
-   * promised to keep them (docs/gc.md, open question on foreign layers).
+   * Blobs: the config and the layers, each once, in the order the manifest first names them, then foreign layers
+   * (with `urls`) that a push need not hold but that are kept when the registry has them (docs/gc.md §12.1).
    */
   blobs: Digest[];
   /** Child manifests of an index, each once, in order. */
@@ -31,7 +30,7 @@ function distinct(digests: Digest[]): Digest[] {
 
 /** The references of a manifest parseManifest has accepted (so the subject's digest is known to parse). */
 export function referencesOf(parsed: ParsedManifest): ManifestReferences {
-  const refs: ManifestReferences = { kind: parsed.kind, blobs: distinct(parsed.blobs), manifests: distinct(parsed.manifests) };
+  const refs: ManifestReferences = { kind: parsed.kind, blobs: distinct([...parsed.blobs, ...parsed.foreignBlobs]), manifests: distinct(parsed.manifests) };
   if (parsed.subject) refs.subject = parseDigest(parsed.subject.digest)!;
   return refs;
 }

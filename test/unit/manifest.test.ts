@@ -73,6 +73,7 @@ describe("parseManifest: image manifests", () => {
     const foreign = { mediaType: "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", digest: d("f"), size: 9, urls: ["https://example.com/l"] };
     const m = parseManifest(enc(image({ mediaType: MEDIA_TYPES.dockerManifest, layers: [foreign, LAYER] })), null);
     expect(m.blobs.map(formatDigest)).toEqual([d("c"), d("1")]);
+    expect(m.foreignBlobs.map(formatDigest)).toEqual([d("f")]);
   });
 
   it("requires a foreign layer that has no urls", () => {

@@ -75,10 +75,10 @@ describe("manifestReferences: image manifests", () => {
     expect(refs.blobs[1].algorithm).toBe("sha512");
   });
 
-  it("leaves out foreign layers that carry urls, as a push does not require them", () => {
+  it("marks foreign layers that carry urls too, after the others: a push need not hold them, but one that did keeps them", () => {
     const foreign = { mediaType: "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", digest: d("f"), size: 9, urls: ["https://example.com/l"] };
     const refs = manifestReferences(MEDIA_TYPES.dockerManifest, enc(image({ mediaType: MEDIA_TYPES.dockerManifest, layers: [foreign, layer("1")] })));
-    expect(show(refs).blobs).toEqual([d("c"), d("1")]);
+    expect(show(refs).blobs).toEqual([d("c"), d("1"), d("f")]);
   });
 
   it("keeps a foreign layer without urls: the registry had to hold it", () => {
