@@ -15,7 +15,8 @@ import type { Env } from "../../src/config/settings";
 import { MEDIA, descriptorOf, digestOf, imageManifest, manifestBytes, pseudoRandomBytes, requestTo, streamDigest, withQuery, type Descriptor } from "./helpers";
 
 /** This file's own key space on S3 (a prefix of its own): a run with grace 0 must not touch other files' blobs. */
-const vars = { ...(env as Record<string, unknown>), S3_PREFIX: `gc-interleave-${crypto.randomUUID().slice(0, 8)}/` } as Env;
+const base = env as Record<string, unknown>;
+const vars = (base.STORAGE_BACKEND === "s3" ? { ...base, S3_PREFIX: `gc-interleave-${crypto.randomUUID().slice(0, 8)}/` } : { ...base }) as Env;
 const call = (path: string, init?: RequestInit) => Promise.resolve(app.fetch(requestTo(path, init), vars));
 
 function gcDeps(): GcDeps {
@@ -48,7 +49,7 @@ class Sweep {
 async function uploadWhole(repo: string, bytes: Uint8Array): Promise<void> {
   const digest = await digestOf(bytes);
   const post = await call(`/v2/${repo}/blobs/uploads/`, { method: "POST" });
-  expect(post.status).toBe(202);
+  expect(post.status, await post.clone().text()).toBe(202);
   const put = await call(withQuery(post.headers.get("location")!, { digest }), { method: "PUT", body: bytes });
   expect(put.status, await put.clone().text()).toBe(201);
 }
