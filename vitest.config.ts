@@ -1,6 +1,6 @@
 // Test projects (npm test runs them all):
 //   unit     pure protocol modules, and the ObjectStore contract (test/storage) on MemoryStore and on the R2 adapter
-//            over the simulated R2 bucket, inside workerd
+//            over the simulated R2 bucket, inside workerd; garbage collection and retention (test/gc) on both
 //   api-r2   every endpoint, inside workerd (vitest-pool-workers) on the simulated R2 bucket, auth open
 //   api-s3   the same test/api suite on the S3 backend against a real S3 server (Ceph RGW, started by
 //            test/s3/global-setup.ts), blob redirects off so that blob GETs stream as on R2
@@ -60,7 +60,7 @@ const s3Workers = (name: string, include: string[], vars: Record<string, string>
 const ENTERPRISE_BODY_LIMIT = { MAX_REQUEST_BODY_MB: "5000" };
 
 const projects = [
-  workers("unit", ["test/unit/**/*.test.ts", "test/storage/**/*.test.ts"], { SKIFF_AUTH: "open" }),
+  workers("unit", ["test/unit/**/*.test.ts", "test/storage/**/*.test.ts", "test/gc/**/*.test.ts"], { SKIFF_AUTH: "open" }),
   workers("api-r2", ["test/api/**/*.test.ts"], { SKIFF_AUTH: "open", ...ENTERPRISE_BODY_LIMIT }),
   workers("api-auth", ["test/auth/**/*.test.ts"], await authTestBindings(), { ratelimits: authTestRateLimits() }),
   s3Workers("api-s3", ["test/api/**/*.test.ts"], { SKIFF_AUTH: "open", BLOB_REDIRECT: "false", ...ENTERPRISE_BODY_LIMIT }),
