@@ -73,11 +73,7 @@ describe("compileGlob", () => {
     };
     const words = (alphabet: string[], max: number) => {
       const out = [""];
-      for (let len = 1; len <= max; len++) {
-        let prev = out.filter((w) => w.length === len - 1);
-        for (const w of prev) for (const c of alphabet) out.push(w + c);
-        prev = [];
-      }
+      for (let len = 1; len <= max; len++) for (const w of out.filter((x) => x.length === len - 1)) for (const c of alphabet) out.push(w + c);
       return out;
     };
     const patterns = words(["a", "b", "*", "?"], 4);
