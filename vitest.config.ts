@@ -1,6 +1,6 @@
 // Test projects (npm test runs them all):
 //   unit     pure protocol modules, and the ObjectStore contract (test/storage) on MemoryStore and on the R2 adapter
-//            over the simulated R2 bucket, inside workerd; the GC engine (test/gc) on both
+//            over the simulated R2 bucket, inside workerd; garbage collection and retention (test/gc) on both
 //   api-r2   every endpoint, inside workerd (vitest-pool-workers) on the simulated R2 bucket, auth open
 //   api-s3   the same test/api suite on the S3 backend against a real S3 server (Ceph RGW, started by
 //            test/s3/global-setup.ts), blob redirects off so that blob GETs stream as on R2

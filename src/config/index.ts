@@ -4,6 +4,7 @@ import { settingsReader } from "./read";
 import type { RegistrySettings } from "../registry/deps";
 import type { GcSettings } from "../gc/types";
 import { parseRepoPattern, type RepoPattern } from "../protocol/repo-patterns";
+import { parseRetention } from "../gc/retention-policy";
 import { parseAuthSettings, type AuthSettings } from "../auth/settings";
 import { parseStorageConfig, type BlobRedirectConfig, type StorageConfig } from "../storage/config";
 
@@ -50,12 +51,13 @@ export function parseConfig(env: Env): Config {
   const graceHours = read.int("GC_GRACE_HOURS", { min: 1, max: 24 * 30 });
   const quarantineHours = read.int("GC_QUARANTINE_HOURS", { min: 0, max: 24 * 30 });
   const minGraceHours = read.int("GC_MIN_GRACE_HOURS", { min: 0, max: 24 * 30 });
+  const retention = parseRetention(read.text("RETENTION"), problems);
   if (problems.length) throw new ConfigError(problems);
   return {
     storage: storage!,
     blobRedirect,
     auth,
     registry: { partSize: partMiB * 1024 * 1024, maxManifestBytes, maxRequestBodyBytes: maxRequestBodyMB * 1_000_000, uploadTtlMs: uploadTtlHours * hour, immutableTags, graceMs: graceHours * hour },
-    gc: { graceMs: graceHours * hour, quarantineMs: quarantineHours * hour, minGraceMs: minGraceHours * hour, retention: [] },
+    gc: { graceMs: graceHours * hour, quarantineMs: quarantineHours * hour, minGraceMs: minGraceHours * hour, retention },
   };
 }

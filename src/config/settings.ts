@@ -67,6 +67,8 @@ export interface Env {
   GC_QUARANTINE_HOURS?: string;
   /** Garbage collection: the smallest grace an on-demand run may ask for, in hours (0 only for tests). */
   GC_MIN_GRACE_HOURS?: string;
+  /** Retention policies (JSON list, see src/gc/retention-policy.ts); unset = off. */
+  RETENTION?: string;
   [key: string]: unknown;
 }
 
@@ -115,6 +117,7 @@ export const SETTINGS = {
   GC_GRACE_HOURS: { kind: "int", default: 24 },
   GC_QUARANTINE_HOURS: { kind: "int", default: 24 },
   GC_MIN_GRACE_HOURS: { kind: "int", default: 1 },
+  RETENTION: { kind: "json" },
 } as const satisfies Record<string, SettingSpec>;
 
 interface SettingSpec {

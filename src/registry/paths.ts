@@ -21,6 +21,7 @@ export const keys = {
   blob: (d: Digest) => `blobs/${d.algorithm}/${d.hex}`,
   blobData: (objectId: string) => `data/${objectId}`,
   repoBlob: (name: string, d: Digest) => `repos/${name}/_blobs/${d.algorithm}/${d.hex}`,
+  manifestsPrefix: (name: string) => `repos/${name}/_manifests/`,
   manifest: (name: string, d: Digest) => `repos/${name}/_manifests/${d.algorithm}/${d.hex}`,
   tagsPrefix: (name: string) => `repos/${name}/_tags/`,
   tag: (name: string, tag: string) => `repos/${name}/_tags/${tag}`,
