@@ -2,20 +2,14 @@
 // refuses) is claimed by a compare-and-swap on its state, so a request still holding the state's etag loses; then
 // its multipart upload is aborted, its objects and tails deleted, and the state last. Tails nobody names that are
 // older than the grace window go too.
-import type { UploadContent } from "../registry/upload-state";
-import { contentObjects } from "../registry/upload-state";
+import { contentObjects, namedObjects as namedByContent, readStoredUpload, type StoredUpload, type UploadContent } from "../registry/upload-state";
 import { keys } from "../registry/paths";
 import type { ObjectInfo } from "../storage/types";
 import type { PhaseResult, StepContext } from "./context";
-import { readStoredUpload, type StoredUpload } from "./stored-upload";
 
 /** Every object key a session's content names, including multipart keys that become objects when completed. */
 export function namedObjects(content: UploadContent | null): string[] {
-  if (!content) return [];
-  const named = contentObjects(content);
-  if (content.kind === "chunks" && content.multipart) named.push(content.multipart.key);
-  if (content.kind === "direct") named.push(content.key);
-  return named;
+  return content ? namedByContent(content) : [];
 }
 
 /** The state of `uploads/<id>/state` with its stored version, or null when absent. */

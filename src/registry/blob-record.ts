@@ -39,7 +39,8 @@ export function recordMetadata(r: RecordFields): Record<string, string> {
   const m: Record<string, string> = { size: String(r.size), data: r.dataKey };
   if (r.at !== null) m.at = String(r.at);
   if (r.state !== "live") m.state = r.state;
-  if (r.tombAt !== undefined) m.tombAt = String(r.tombAt);
+  // Metadata names are lower-case: S3 sends them as x-amz-meta-* headers, which it lower-cases.
+  if (r.tombAt !== undefined) m["tomb-at"] = String(r.tombAt);
   if (r.run !== undefined) m.run = r.run;
   return m;
 }
@@ -61,7 +62,7 @@ export function parseRecord(digest: Digest, info: ObjectInfo): BlobRecord | null
     dataKey: m.data,
     state,
     at: optionalInt(m.at) ?? null,
-    tombAt: optionalInt(m.tombAt),
+    tombAt: optionalInt(m["tomb-at"]),
     run: m.run,
     etag: info.etag,
     uploaded: info.uploaded,

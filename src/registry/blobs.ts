@@ -1,8 +1,14 @@
 // Blobs: content-addressed bytes shared across repositories, visible in a repository only through its link.
+//
+// Two keys per blob and repository: the link `repos/<n>/_blobs/<d>` says the repository holds the digest; the
+// record `blobs/<d>` (blob-record.ts) says where the bytes are and whether garbage collection has condemned them.
+// Readers take the data key from the record only: a link's own {size, data} metadata is written for compatibility
+// and never trusted (after a re-upload it may name bytes the sweep deleted). docs/gc.md §2 and §5.
 import { RegistryError } from "../protocol/errors";
 import { formatDigest, type Digest } from "../protocol/digest";
 import { keys } from "./paths";
 import type { RegistryDeps } from "./deps";
+import { createRecord, parseRecord, readRecord, recordMetadata, swapRecord, type BlobRecord, type RecordFields } from "./blob-record";
 
 export interface BlobLocation {
   digest: Digest;
@@ -11,47 +17,76 @@ export interface BlobLocation {
   dataKey: string;
 }
 
-function fromMetadata(digest: Digest, metadata: Record<string, string>): BlobLocation | null {
-  const size = Number(metadata.size);
-  if (!metadata.data || !Number.isSafeInteger(size)) return null;
-  return { digest, size, dataKey: metadata.data };
+/**
+ * What a read is for. A HEAD (and a mount) must not tell a pusher it may skip a blob the sweep has tombstoned, so it
+ * wants a `live` record; a GET serves a tombstone's bytes, still there until the sweep dooms them (docs/gc.md §5).
+ */
+export type BlobUse = "head" | "get";
+
+function locationOf(record: BlobRecord): BlobLocation {
+  return { digest: record.digest, size: record.size, dataKey: record.dataKey };
 }
 
-/** The blob as the repository sees it, or null when it was never pushed or mounted there. */
-export async function statBlob({ store }: RegistryDeps, name: string, digest: Digest): Promise<BlobLocation | null> {
-  const link = await store.head(keys.repoBlob(name, digest));
-  return link ? fromMetadata(digest, link.metadata) : null;
+function serves(record: BlobRecord | null, use: BlobUse): record is BlobRecord {
+  return record !== null && (record.state === "live" || (use === "get" && record.state === "tomb"));
 }
 
-export async function requireBlob(deps: RegistryDeps, name: string, digest: Digest): Promise<BlobLocation> {
-  const blob = await statBlob(deps, name, digest);
+/** Whether the repository holds the digest (its link), whatever the state of the bytes. */
+export async function isLinked({ store }: RegistryDeps, name: string, digest: Digest): Promise<boolean> {
+  return (await store.head(keys.repoBlob(name, digest))) !== null;
+}
+
+/**
+ * The blob as the repository sees it, or null: its link must be present and its record serve `use`. Link and record
+ * are read at once (one round trip of latency). A link without a record is unknown.
+ */
+export async function findBlob(deps: RegistryDeps, name: string, digest: Digest, use: BlobUse): Promise<BlobLocation | null> {
+  const [linked, record] = await Promise.all([isLinked(deps, name, digest), readRecord(deps.store, digest)]);
+  return linked && serves(record, use) ? locationOf(record) : null;
+}
+
+export async function requireBlob(deps: RegistryDeps, name: string, digest: Digest, use: BlobUse): Promise<BlobLocation> {
+  const blob = await findBlob(deps, name, digest, use);
   if (!blob) throw new RegistryError("BLOB_UNKNOWN", `blob ${formatDigest(digest)} unknown to repository ${name}`, { digest: formatDigest(digest) });
   return blob;
-}
-
-/** The blob in the shared store, whichever repository holds it. */
-export async function statGlobalBlob({ store }: RegistryDeps, digest: Digest): Promise<BlobLocation | null> {
-  const record = await store.head(keys.blob(digest));
-  return record ? fromMetadata(digest, record.metadata) : null;
 }
 
 export async function linkBlob({ store }: RegistryDeps, name: string, blob: BlobLocation): Promise<void> {
   await store.put(keys.repoBlob(name, blob.digest), "", { metadata: { size: String(blob.size), data: blob.dataKey } });
 }
 
+/** Compare-and-swap rounds a commit tries against concurrent writers of one record before giving up with a 503. */
+const COMMIT_ATTEMPTS = 5;
+
 /**
  * Makes verified bytes at `dataKey` the blob `digest`. The first upload to complete a digest wins; a later
- * identical one deletes its own copy and links the existing bytes, so concurrent pushes never disagree.
+ * identical one deletes its own copy and links the existing bytes, so concurrent pushes never disagree. A record
+ * garbage collection tombstoned or doomed is replaced, by compare-and-swap, with a fresh one naming this upload's
+ * own bytes (never the old ones, which the sweep may be deleting). The record is written before the link: the
+ * sweep's link repair relies on that order.
  */
 export async function commitBlob(deps: RegistryDeps, name: string, digest: Digest, size: number, dataKey: string): Promise<BlobLocation> {
   const { store } = deps;
-  const created = await store.put(keys.blob(digest), "", { metadata: { size: String(size), data: dataKey }, ifNoneMatch: "*" });
-  let blob: BlobLocation = { digest, size, dataKey };
-  if (!created) {
-    const existing = await statGlobalBlob(deps, digest);
-    if (existing && existing.dataKey !== dataKey) {
-      await store.delete(dataKey);
-      blob = existing;
+  const fresh = (): RecordFields => ({ size, dataKey, state: "live", at: Date.now() });
+  const ours: BlobLocation = { digest, size, dataKey };
+  let blob: BlobLocation | null = (await createRecord(store, digest, fresh())) ? ours : null;
+  for (let attempt = 1; !blob; attempt++) {
+    if (attempt > COMMIT_ATTEMPTS) {
+      throw new RegistryError("UNAVAILABLE", `blob ${formatDigest(digest)} is being changed by concurrent requests; retry the upload`);
+    }
+    const info = await store.head(keys.blob(digest));
+    if (!info) {
+      if (await createRecord(store, digest, fresh())) blob = ours;
+      continue;
+    }
+    const existing = parseRecord(digest, info);
+    if (existing?.state === "live") {
+      if (existing.dataKey !== dataKey) await store.delete(dataKey);
+      blob = locationOf(existing);
+    } else if (existing) {
+      if (await swapRecord(store, existing, fresh())) blob = ours;
+    } else if (await store.put(keys.blob(digest), "", { metadata: recordMetadata(fresh()), ifMatch: info.etag })) {
+      blob = ours; // an object at the record's key that is no record: replaced like a dead one
     }
   }
   await linkBlob(deps, name, blob);
@@ -60,14 +95,20 @@ export async function commitBlob(deps: RegistryDeps, name: string, digest: Diges
 
 /** Removes the blob from the repository; the bytes stay for other repositories (garbage collection frees them). */
 export async function unlinkBlob(deps: RegistryDeps, name: string, digest: Digest): Promise<void> {
-  await requireBlob(deps, name, digest);
+  if (!(await isLinked(deps, name, digest))) {
+    throw new RegistryError("BLOB_UNKNOWN", `blob ${formatDigest(digest)} unknown to repository ${name}`, { digest: formatDigest(digest) });
+  }
   await deps.store.delete(keys.repoBlob(name, digest));
 }
 
-/** Mounts a blob from another repository; returns null when `from` does not hold it. */
+/**
+ * Mounts a blob from another repository (or from anywhere, for a caller who may read everything); returns null when
+ * `from` does not hold it or its record is not live, and the client uploads it instead (docs/gc.md §6 row 8).
+ */
 export async function mountBlob(deps: RegistryDeps, name: string, digest: Digest, from: string | null): Promise<BlobLocation | null> {
-  const blob = from ? await statBlob(deps, from, digest) : await statGlobalBlob(deps, digest);
-  if (!blob) return null;
+  const [linked, record] = await Promise.all([from ? isLinked(deps, from, digest) : true, readRecord(deps.store, digest)]);
+  if (!linked || !serves(record, "head")) return null;
+  const blob = locationOf(record);
   await linkBlob(deps, name, blob);
   return blob;
 }

@@ -5,7 +5,9 @@ import { parseManifest, referrerDescriptor, type ParsedManifest } from "../proto
 import { requireTag, type Reference } from "../protocol/names";
 import { keys } from "./paths";
 import type { RegistryDeps } from "./deps";
-import { statBlob } from "./blobs";
+import { isLinked } from "./blobs";
+import { readRecord, swapRecord } from "./blob-record";
+import { matchesRepo } from "../protocol/repo-patterns";
 import { eachLimited } from "../lib/concurrency";
 
 export interface StoredManifest {
@@ -22,7 +24,8 @@ export interface StoredManifest {
 export const REFERENCE_CHECK_CONCURRENCY = 8;
 
 /**
- * Checks that every blob and child manifest the manifest names is in the repository: one read per distinct digest
+ * Checks that every blob and child manifest the manifest names is in the repository (a blob: its link, whatever the
+ * state of its record; confirmBlobs checks those after the write): one read per distinct digest
  * (a manifest may name one blob many times), at most REFERENCE_CHECK_CONCURRENCY at once, and no new read once a
  * reference is missing or a read failed. parseManifest has capped the number of descriptors.
  */
@@ -31,7 +34,7 @@ async function checkReferences(deps: RegistryDeps, name: string, parsed: ParsedM
   const checks = new Map<string, { digest: string; exists: () => Promise<boolean> }>();
   for (const d of parsed.blobs) {
     const digest = formatDigest(d);
-    checks.set(`blob ${digest}`, { digest, exists: async () => (await statBlob(deps, name, d)) !== null });
+    checks.set(`blob ${digest}`, { digest, exists: () => isLinked(deps, name, d) });
   }
   for (const d of parsed.manifests) {
     const digest = formatDigest(d);
@@ -54,6 +57,64 @@ export interface PutManifestResult {
   subject?: string;
 }
 
+/** Rounds of a manifest PUT against concurrent retractions and revivals before it gives up (docs/gc.md §5). */
+const WRITE_ROUNDS = 3;
+/** Compare-and-swap attempts reviving one tombstoned record. */
+const REVIVE_ATTEMPTS = 5;
+
+function blobsUnknown(name: string, missing: string[]): RegistryError {
+  return new RegistryError("MANIFEST_BLOB_UNKNOWN", `manifest references ${missing[0]}, unknown to repository ${name} (its bytes were garbage collected: push the blob again)`, { missing });
+}
+
+/**
+ * After the manifest was written: every blob's record must be live. A tombstone is revived by compare-and-swap
+ * (racing the sweep's doom on the same version: exactly one wins). Returns the digests whose record is dead or
+ * absent, and stops reading at the first one.
+ */
+async function reviveBlobs(deps: RegistryDeps, blobs: Digest[]): Promise<string[]> {
+  const missing: string[] = [];
+  await eachLimited(blobs, REFERENCE_CHECK_CONCURRENCY, async (d) => {
+    for (let attempt = 0; attempt < REVIVE_ATTEMPTS; attempt++) {
+      const record = await readRecord(deps.store, d);
+      if (record?.state === "live") return;
+      if (!record || record.state === "dead") {
+        missing.push(formatDigest(d));
+        return "stop";
+      }
+      if (await swapRecord(deps.store, record, { size: record.size, dataKey: record.dataKey, state: "live", at: Date.now() })) return;
+    }
+    throw new RegistryError("UNAVAILABLE", `blob ${formatDigest(d)} is being changed by concurrent requests; retry the push`);
+  });
+  return missing;
+}
+
+/**
+ * The post-check (docs/gc.md §5 step 3): revive what the manifest at `key` references, or retract the manifest when
+ * a blob is gone. After a retraction the records are read again: a concurrent re-upload may have replaced a dead
+ * one, and then the manifest is written back and checked again.
+ */
+async function confirmBlobs(deps: RegistryDeps, name: string, key: string, write: () => Promise<unknown>, blobs: Digest[]): Promise<void> {
+  for (let round = 1; ; round++) {
+    const missing = await reviveBlobs(deps, blobs);
+    if (!missing.length) return;
+    await deps.store.delete(key);
+    const records = await Promise.all(missing.map((d) => readRecord(deps.store, parseDigest(d)!)));
+    if (round >= WRITE_ROUNDS || records.some((r) => !r || r.state === "dead")) throw blobsUnknown(name, missing);
+    await write();
+  }
+}
+
+function immutableTag(name: string, tag: string): RegistryError {
+  return new RegistryError("DENIED", `tag ${tag} is immutable in repository ${name} (IMMUTABLE_TAGS): push a new tag instead`, { name, tag });
+}
+
+/** In a repository with immutable tags: a tag that exists must already name this digest. */
+async function checkImmutable(deps: RegistryDeps, name: string, tags: string[], digestText: string): Promise<void> {
+  const heads = await Promise.all(tags.map((tag) => deps.store.head(keys.tag(name, tag))));
+  const moved = tags.find((_, i) => heads[i] && heads[i]!.metadata.digest !== digestText);
+  if (moved !== undefined) throw immutableTag(name, moved);
+}
+
 /** PUT: validates and stores a manifest under its digest and the given tags. */
 export async function putManifest(
   deps: RegistryDeps,
@@ -73,22 +134,52 @@ export async function putManifest(
     });
   }
   const tags = [...new Set([...(ref.kind === "tag" ? [ref.tag] : []), ...extraTags.map(requireTag)])];
+  const digestText = formatDigest(digest);
+  // Before anything is written, so that a refused push leaves nothing behind.
+  const immutable = matchesRepo(deps.settings.immutableTags, name);
+  if (immutable) await checkImmutable(deps, name, tags, digestText);
   await checkReferences(deps, name, parsed);
 
-  const digestText = formatDigest(digest);
+  const key = keys.manifest(name, digest);
+  // The blobs the pre-check required (foreign layers are not), each once: a manifest may name one blob many times.
+  const blobs = [...new Map(parsed.blobs.map((d) => [formatDigest(d), d])).values()];
   const subject = parsed.subject ? parseDigest(parsed.subject.digest)! : undefined;
-  const metadata: Record<string, string> = subject ? { subject: formatDigest(subject) } : {};
-  await store.put(keys.manifest(name, digest), bytes, { contentType: parsed.mediaType, metadata });
-  const writes: Promise<unknown>[] = tags.map((tag) =>
-    store.put(keys.tag(name, tag), bytes, { contentType: parsed.mediaType, metadata: { digest: digestText } }),
-  );
-  if (subject) {
-    const descriptor = referrerDescriptor(parsed, digest, bytes.byteLength);
-    writes.push(store.put(keys.referrer(name, subject, digest), JSON.stringify(descriptor), { contentType: "application/json" }));
+  // `at`: when it was pushed, for retention (the last write wins, like the bytes).
+  const write = () => store.put(key, bytes, { contentType: parsed.mediaType, metadata: { ...(subject ? { subject: formatDigest(subject) } : {}), at: String(Date.now()) } });
+  for (let round = 1; ; round++) {
+    await write();
+    await confirmBlobs(deps, name, key, write, blobs);
+    const writes: Promise<unknown>[] = tags.map((tag) => putTag(deps, name, tag, bytes, parsed.mediaType, digestText, immutable));
+    if (subject) {
+      const descriptor = referrerDescriptor(parsed, digest, bytes.byteLength);
+      writes.push(store.put(keys.referrer(name, subject, digest), JSON.stringify(descriptor), { contentType: "application/json" }));
+    }
+    writes.push(store.put(keys.catalog(name), ""));
+    await Promise.all(writes);
+    // An identical PUT whose post-check saw a dead blob may have retracted the manifest after this one was checked
+    // (docs/gc.md §6 row 13): whichever of the two looks last writes it back.
+    if (await store.head(key)) break;
+    if (round >= WRITE_ROUNDS) throw new RegistryError("UNAVAILABLE", `manifest ${digestText} was removed by a concurrent request; retry the push`);
   }
-  writes.push(store.put(keys.catalog(name), ""));
-  await Promise.all(writes);
   return { digest, subject: subject ? formatDigest(subject) : undefined };
+}
+
+/**
+ * Writes a tag. In a repository with immutable tags only a new tag is written (ifNoneMatch): of racing pushes of
+ * different manifests to one new tag exactly one wins, and the others are denied; an identical re-push succeeds.
+ */
+async function putTag(deps: RegistryDeps, name: string, tag: string, bytes: Uint8Array, mediaType: string, digestText: string, immutable: boolean): Promise<void> {
+  const key = keys.tag(name, tag);
+  const opts = { contentType: mediaType, metadata: { digest: digestText, at: String(Date.now()) } };
+  if (!immutable) {
+    await deps.store.put(key, bytes, opts);
+    return;
+  }
+  if (await deps.store.put(key, bytes, { ...opts, ifNoneMatch: "*" })) return;
+  const existing = await deps.store.head(key);
+  if (existing?.metadata.digest === digestText) return;
+  if (!existing) throw new RegistryError("UNAVAILABLE", `tag ${tag} is being changed by a concurrent request; retry the push`);
+  throw immutableTag(name, tag);
 }
 
 function unknown(name: string, ref: Reference): never {
@@ -118,8 +209,10 @@ export async function getManifest(deps: RegistryDeps, name: string, ref: Referen
 /** DELETE by tag removes the tag; DELETE by digest removes the manifest, every tag on it and its referrer entry. */
 export async function deleteManifest(deps: RegistryDeps, name: string, ref: Reference): Promise<void> {
   const { store } = deps;
+  const immutable = matchesRepo(deps.settings.immutableTags, name);
   if (ref.kind === "tag") {
     if (!(await store.head(keys.tag(name, ref.tag)))) unknown(name, ref);
+    if (immutable) throw immutableTag(name, ref.tag);
     await store.delete(keys.tag(name, ref.tag));
     return;
   }
@@ -134,6 +227,8 @@ export async function deleteManifest(deps: RegistryDeps, name: string, ref: Refe
     for (const o of page.objects) if (o.metadata.digest === digestText) doomed.push(o.key);
     cursor = page.cursor;
   } while (cursor);
+  // Deleting the manifest would delete its tags, and free them to name another manifest.
+  if (immutable && doomed.length > 1) throw immutableTag(name, doomed[1].slice(keys.tagsPrefix(name).length));
   const subject = head.metadata.subject ? parseDigest(head.metadata.subject) : null;
   if (subject) doomed.push(keys.referrer(name, subject, ref.digest));
   await store.delete(doomed);

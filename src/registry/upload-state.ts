@@ -53,11 +53,67 @@ export interface UploadState {
   content: UploadContent;
 }
 
-/** What a terminal step leaves in place of the state until it has cleaned up: the session is over. */
-interface EndedState {
+/**
+ * What a terminal step leaves in place of the state until it has cleaned up: the session is over. It keeps the
+ * content: between the claim and the commit (a read-back of a large blob takes minutes) nothing else names the
+ * session's objects, and garbage collection frees data no state and no record names (docs/gc.md §5).
+ */
+export interface EndedState {
   v: 2;
   id: string;
-  ended: "complete" | "cancel" | "failed";
+  ended: "complete" | "cancel" | "failed" | "expired";
+  /** When the session ended (ms): its request may still be committing; the garbage collector ages markers by it. */
+  endedAt: number;
+  repo: string;
+  createdAt: number;
+  content: UploadContent;
+}
+
+/** A stored `uploads/<id>/state`, live or ended, as garbage collection reads it. */
+export interface StoredUpload {
+  id: string;
+  /** Why the session ended; null while it is open. */
+  ended: string | null;
+  /** When the session began; null for an ended marker written before markers kept it. */
+  createdAt: number | null;
+  /** When the session ended (ended markers only; null before markers kept it). */
+  endedAt: number | null;
+  /** What the session names; null for an ended marker written before markers kept it. */
+  content: UploadContent | null;
+}
+
+const isTime = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+
+/** The stored state text as garbage collection needs it, or null when it is no session state. */
+export function readStoredUpload(text: string): StoredUpload | null {
+  let s: Record<string, unknown>;
+  try {
+    s = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!s || typeof s !== "object" || s.v !== 2 || typeof s.id !== "string") return null;
+  const content = s.content && typeof s.content === "object" && typeof (s.content as { kind?: unknown }).kind === "string" ? (s.content as UploadContent) : null;
+  const ended = "ended" in s ? String(s.ended) : null;
+  if (ended === null && (!content || !isTime(s.createdAt))) return null;
+  return { id: s.id, ended, createdAt: isTime(s.createdAt) ? s.createdAt : null, endedAt: isTime(s.endedAt) ? s.endedAt : null, content };
+}
+
+/**
+ * Every key under `data/` or `uploads/` the content names, including a multipart upload's own key (its object once
+ * completed, by a request that may still be committing it): what the orphan sweep must keep.
+ */
+export function namedObjects(content: UploadContent): string[] {
+  switch (content.kind) {
+    case "empty":
+      return [];
+    case "object":
+      return [content.key];
+    case "chunks":
+      return [...(content.multipart ? [content.multipart.key] : []), ...(content.tail ? [content.tail.key] : [])];
+    case "direct":
+      return [content.key];
+  }
 }
 
 export interface UploadSession {
@@ -152,7 +208,8 @@ export async function publishContent(deps: RegistryDeps, session: UploadSession,
  */
 export async function claimUpload(deps: RegistryDeps, session: UploadSession, why: EndedState["ended"]): Promise<boolean> {
   if (!session.etag) return true;
-  const ended: EndedState = { v: 2, id: session.state.id, ended: why };
+  const { id, repo, createdAt, content } = session.state;
+  const ended: EndedState = { v: 2, id, ended: why, endedAt: Date.now(), repo, createdAt, content };
   const saved = await deps.store.put(keys.uploadState(ended.id), JSON.stringify(ended), { contentType: "application/json", ifMatch: session.etag });
   if (!saved) return false;
   session.etag = saved.etag;

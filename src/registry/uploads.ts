@@ -17,6 +17,7 @@ import {
   contentObjects,
   forgetUpload,
   loadUpload,
+  namedObjects,
   newUploadState,
   publishContent,
   uploadOffset,
@@ -31,6 +32,20 @@ async function dropSuperseded(store: ObjectStore, before: UploadContent, after: 
   const kept = new Set(contentObjects(after));
   const gone = contentObjects(before).filter((k) => !kept.has(k));
   if (gone.length) await store.delete(gone).catch(() => {});
+}
+
+/**
+ * Garbage collection frees a data object that no state and no record names once it is older than its grace window
+ * G (docs/gc.md §6 (b)). So a request that wrote an object itself must publish or commit it within G/2 of starting,
+ * or give it up: a request that slow is broken anyway.
+ */
+function checkWithinGrace(deps: RegistryDeps, startedAt: number): void {
+  const limit = deps.settings.graceMs / 2;
+  if (Date.now() - startedAt <= limit) return;
+  throw new RegistryError(
+    "UNAVAILABLE",
+    `this request ran longer than ${Math.round(limit / 60_000)} minutes (half of GC_GRACE_HOURS), so the bytes it stored were discarded: send them again`,
+  );
 }
 
 /** A chunk must start where the session's bytes end (when the client said where it starts); 416 otherwise. */
@@ -48,6 +63,7 @@ export async function appendChunk(
   body: ReadableStream<Uint8Array> | null,
   opts: { start?: number; length?: number } = {},
 ): Promise<void> {
+  const startedAt = Date.now();
   requireContinuation(session, opts.start);
   checkDeclaredLength(deps, opts.length);
   const before = session.state.content;
@@ -70,6 +86,7 @@ export async function appendChunk(
       }
       next = { kind: "chunks", partSize: before.kind === "chunks" ? before.partSize : deps.settings.partSize, multipart: r.writer.multipart, tail };
     }
+    checkWithinGrace(deps, startedAt);
     if (!(await publishContent(deps, session, next))) throw concurrentChange();
     scratch.keep();
     await dropSuperseded(deps.store, before, next);
@@ -91,6 +108,7 @@ export async function completeUpload(
   opts: { length?: number; start?: number } = {},
 ): Promise<BlobLocation> {
   const { store } = deps;
+  const startedAt = Date.now();
   requireContinuation(session, opts.start);
   checkDeclaredLength(deps, opts.length);
   const before = session.state.content;
@@ -132,7 +150,18 @@ export async function completeUpload(
         actual: `${digest.algorithm}:${actual}`,
       });
     }
-    // 5. Commit (from its first write on, the object is never deleted here: a half-made commit may name it), then
+    // 5. An object this request wrote itself (none of the session's) is named by nothing until the commit: only
+    //    within the time bound the orphan sweep relies on.
+    if (!namedObjects(before).includes(obj.key)) {
+      try {
+        checkWithinGrace(deps, startedAt);
+      } catch (err) {
+        await store.delete([...new Set([obj.key, ...owned])]).catch(() => {});
+        await forgetUpload(deps, session).catch(() => {});
+        throw err;
+      }
+    }
+    // 6. Commit (from its first write on, the object is never deleted here: a half-made commit may name it), then
     //    clean up what the session held besides the blob's object.
     scratch.keep();
     committed = true;

@@ -12,7 +12,8 @@ blobRoutes.get("/v2/:name{.+}/blobs/:digest", requireRepository("pull"), async (
   const { runtime, name } = c.var;
   const { deps } = runtime;
   const digest = requireDigest(c.req.param("digest"));
-  const blob = await requireBlob(deps, name, digest);
+  // HEAD says unknown for a blob garbage collection tombstoned (a pusher must upload it again); GET still serves it.
+  const blob = await requireBlob(deps, name, digest, c.req.method === "HEAD" ? "head" : "get");
   const d = formatDigest(digest);
   const base: Record<string, string> = {
     "Docker-Content-Digest": d,
