@@ -6,6 +6,7 @@
 //   options: --rounds N  --sizes 1,64  --raw-size MiB  --seconds S  --skip docker,skopeo,raw,requests,floor,bundle,big-push
 //            --only big-push (that section alone: big layers into Skiff and distribution on the same Ceph RGW, big-push.ts)
 //            --big-sizes 256,1024 (its layer sizes)
+//            --only gc (garbage collection of >= 10,000 blobs and 2,000 manifests on Ceph RGW, gc.ts; writes bench/latest/gc.md)
 //            --out DIR (default bench/results/<time>)  --save-latest (also copy the summary to bench/latest/)
 //
 // Needs: docker-registry, skopeo, docker.io (dockerd), openssl (Debian packages). Not part of `npm test`.
@@ -24,6 +25,7 @@ import { resetPeakRss, run as runCommand, sleep, type RunOptions } from "../scri
 import { MiB, mbps, median } from "./lib/stats";
 import { report } from "./lib/report";
 import { bigPushReport, bigPushSection, type BigPushResults } from "./big-push";
+import { GC_BENCH_DEFAULTS, gcReport, gcSection, saveGcReport, type GcBenchResults } from "./gc";
 
 // ---- options ----
 interface Options {
@@ -41,7 +43,7 @@ interface Options {
   saveLatest: boolean;
 }
 
-const SECTIONS = ["bundle", "raw", "requests", "skopeo", "docker", "floor", "big-push"];
+const SECTIONS = ["bundle", "raw", "requests", "skopeo", "docker", "floor", "big-push", "gc"];
 
 function parseOptions(argv: string[]): Options {
   const quick = argv.includes("--quick");
@@ -113,6 +115,7 @@ export interface Results {
   floor?: { op: string; runtimeMsPerMiB: number; proxyMsPerMiB: number; mbps: number; rssGrowth?: number; rps?: number; p50ms?: number; p99ms?: number }[];
   idle?: { runtimeMsPerSec: number; proxyMsPerSec: number; wranglerMsPerSec: number };
   bigPush?: BigPushResults;
+  gc?: GcBenchResults;
   notes: string[];
 }
 
@@ -520,6 +523,11 @@ async function main() {
     }
     if (!opts.skip.has("floor")) await floorSection(opts, work, res);
     if (!opts.skip.has("big-push")) res.bigPush = await bigPushSection({ rounds: opts.rounds, sizesMiB: opts.bigSizesMiB, out: work, skipDocker: opts.skipBigPushDocker });
+    if (!opts.skip.has("gc")) {
+      res.gc = await gcSection({ ...GC_BENCH_DEFAULTS, out: work });
+      // Its own file in bench/latest (committed), whatever else ran: the gc figures are read on their own.
+      saveGcReport(res.gc, join(new URL(".", import.meta.url).pathname, "latest"));
+    }
   } finally {
     await cleanup();
     res.meta.seconds = (performance.now() - t0) / 1000;
@@ -528,7 +536,8 @@ async function main() {
     rmSync(work, { recursive: true, force: true });
   }
   const { markdown: sideBySideMarkdown, svg } = report(res);
-  const markdown = res.bigPush ? `${sideBySideMarkdown}\n${bigPushReport(res.bigPush)}` : sideBySideMarkdown;
+  let markdown = res.bigPush ? `${sideBySideMarkdown}\n${bigPushReport(res.bigPush)}` : sideBySideMarkdown;
+  if (res.gc) markdown += `\n${gcReport(res.gc)}`;
   writeFileSync(join(opts.out, "summary.md"), markdown);
   writeFileSync(join(opts.out, "throughput.svg"), svg);
   console.log(markdown);

@@ -2,6 +2,7 @@
 import { parseConfig, ConfigError, type Config } from "./config";
 import type { Env } from "./config/settings";
 import type { RegistryDeps } from "./registry/deps";
+import type { GcDeps } from "./gc/types";
 import type { Authorizer } from "./auth/types";
 import { createAuthorizer } from "./auth";
 import { keySource, type KeySource } from "./auth/context";
@@ -10,6 +11,8 @@ import { createStorage, type Storage } from "./storage";
 export interface Runtime {
   config: Config;
   deps: RegistryDeps;
+  /** What the garbage collector runs on: the registry's deps plus the GC_* settings (config.gc). */
+  gcDeps(): GcDeps;
   authorizer: Authorizer;
   /** The token keys, imported on first use (throws UNAVAILABLE without a signing key). */
   keys: KeySource;
@@ -22,9 +25,11 @@ export function createRuntime(config: Config, storage: Storage = createStorage(c
   const { store, presigner, partUploads } = storage;
   const keys = keySource(config.auth.mode === "token" ? config.auth.keys : null);
   const { enabled, ttlSeconds } = config.blobRedirect;
+  const deps: RegistryDeps = { store, settings: config.registry, partUploads: partUploads ?? null };
   return {
     config,
-    deps: { store, settings: config.registry, partUploads: partUploads ?? null },
+    deps,
+    gcDeps: () => ({ ...deps, gc: config.gc }),
     authorizer: createAuthorizer(config.auth, keys),
     keys,
     presignBlob: enabled && presigner ? (key) => presigner.presignGet(key, ttlSeconds) : async () => null,

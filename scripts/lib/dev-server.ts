@@ -96,6 +96,8 @@ export function wranglerDev(opts: {
   onOutput?: (chunk: string) => void;
   /** Run wrangler's DevTools inspector proxy (off unless asked for: see below). */
   devtools?: boolean;
+  /** Serve GET /__scheduled, which fires the Worker's scheduled handler (the garbage collection cron). */
+  testScheduled?: boolean;
 }): Daemon {
   if (!existsSync(WRANGLER)) throw new Error(`wrangler is not installed (${WRANGLER} missing): run npm ci`);
   const args = [
@@ -107,6 +109,7 @@ export function wranglerDev(opts: {
     "--local-protocol", opts.protocol,
     "--persist-to", opts.persistTo,
     "--show-interactive-dev-session=false",
+    ...(opts.testScheduled ? ["--test-scheduled"] : []),
     ...Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
   ];
   // Own process group: stop() signals wrangler and its workerd children together.
@@ -147,6 +150,8 @@ export interface StartSkiffOptions {
   onOutput?: (chunk: string) => void;
   /** default 60 s */
   readyTimeoutMs?: number;
+  /** Serve GET /__scheduled (wrangler dev --test-scheduled): fires the scheduled handler (garbage collection). */
+  testScheduled?: boolean;
 }
 
 export interface SkiffHandle {
@@ -186,7 +191,7 @@ export async function startSkiff(opts: StartSkiffOptions = {}): Promise<SkiffHan
   const vars = { ...Object.fromEntries(site), ...auth.vars, ...(opts.vars ?? {}) };
 
   if (!(await portIsFree(port, host))) throw new Error(`port ${host}:${port} is already in use; pick another with --port`);
-  const wrangler = wranglerDev({ config: path.join(PROJECT_ROOT, "wrangler.toml"), host, port, inspectorPort, protocol, persistTo, vars, onOutput: opts.onOutput });
+  const wrangler = wranglerDev({ config: path.join(PROJECT_ROOT, "wrangler.toml"), host, port, inspectorPort, protocol, persistTo, vars, onOutput: opts.onOutput, testScheduled: opts.testScheduled });
   const handle: SkiffHandle = {
     url,
     host,

@@ -1,6 +1,8 @@
 // The Worker's bindings and variables (wrangler.toml [vars], secrets, .dev.vars); defaults are in SETTINGS below.
 export interface Env {
   BUCKET?: R2Bucket;
+  /** The garbage collection Workflow (wrangler.toml [[workflows]]): the scheduled run's production path (src/gc/runner.ts). */
+  GC_WORKFLOW?: Workflow<{ run: string }>;
   /** "r2" (the BUCKET binding) or "s3" (the S3_* settings). */
   STORAGE_BACKEND?: string;
   /** S3 backend: endpoint origin (or an AWS S3_REGION alone), bucket, key prefix, path-style addressing. */

@@ -19,6 +19,8 @@ export interface GcStateDoc {
   step: number;
   lease: { owner: string; until: number } | null;
   startedAt: number;
+  /** When the last step saved (ms); a run idle far past it is stale and may be replaced. */
+  lastStepAt?: number;
   tombsDoneAt?: number;
   /** The mark's last repository, to count repositories across steps. */
   lastRepo?: string;

@@ -30,7 +30,11 @@ const RUN_ID = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ-[0-9a-f]{4,16}$/;
 /** A start or step refused because another run or step holds the lease (runners answer 409). */
 export class GcBusyError extends Error {
   readonly status = 409;
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The run in progress, when known. */
+    readonly run?: string,
+  ) {
     super(message);
     this.name = "GcBusyError";
   }
@@ -39,7 +43,7 @@ export class GcBusyError extends Error {
 /** A step whose final compare-and-swap on `gc/state` failed: another runner took the run over. */
 export class GcLeaseLostError extends GcBusyError {
   constructor(run: string) {
-    super(`gc run ${run}: the step lost its lease on gc/state to another runner; it saved nothing`);
+    super(`gc run ${run}: the step lost its lease on gc/state to another runner; it saved nothing`, run);
     this.name = "GcLeaseLostError";
   }
 }
@@ -128,9 +132,20 @@ function emptyReport(run: string, now: number, opts: GcStateDoc["options"]): GcR
 }
 
 /**
- * Starts a run. Refused while another run's step holds a live lease, for a grace below settings.minGraceMs, and on
- * a backend whose conditional writes fail the probe. A run in progress without a live lease is replaced: the new
- * run's tombstone phase takes over the tombstones the old one left (docs/gc.md §8).
+ * A run in progress is stale when nothing stepped it for this long after it could have gone on (its last step, or
+ * the end of its quarantine): its runner is gone, and a new start may replace it.
+ */
+export const GC_STALE_MS = 6 * 3600 * 1000;
+
+function isStale(state: GcStateDoc, now: number): boolean {
+  const couldGoOn = Math.max(state.lastStepAt ?? state.startedAt, state.phase === "quarantine" ? (state.tombsDoneAt ?? 0) + state.options.quarantineMs : 0);
+  return now > couldGoOn + GC_STALE_MS && !(state.lease && state.lease.until > now);
+}
+
+/**
+ * Starts a run. Refused while another run is in progress (a daily cron must not cut a run's quarantine short), for
+ * a grace below settings.minGraceMs, and on a backend whose conditional writes fail the probe. A stale run
+ * (GC_STALE_MS) is replaced: the new run's tombstone phase takes over the tombstones the old one left (docs/gc.md §8).
  */
 export async function startRun(deps: GcDeps, opts: GcStartOptions): Promise<GcStatus> {
   const now = clock(deps);
@@ -141,8 +156,8 @@ export async function startRun(deps: GcDeps, opts: GcStartOptions): Promise<GcSt
   }
   if (!Number.isSafeInteger(quarantineMs) || quarantineMs < 0) throw new GcRefusedError(`quarantine ${quarantineMs} ms is not a duration`, 400);
   const existing = await readState(deps.store);
-  if (existing && existing.state.phase !== "done" && existing.state.lease && existing.state.lease.until > now) {
-    throw new GcBusyError(`gc run ${existing.state.run} is running a step (phase ${existing.state.phase})`);
+  if (existing && existing.state.phase !== "done" && !isStale(existing.state, now)) {
+    throw new GcBusyError(`gc run ${existing.state.run} is in progress (phase ${existing.state.phase})`, existing.state.run);
   }
   if (!(await probeConditionalWrites(deps.store))) {
     throw new GcRefusedError("this storage does not do conditional writes atomically (If-Match / If-None-Match): garbage collection would not be safe on it", 501);
@@ -228,11 +243,11 @@ export async function runStep(deps: GcDeps): Promise<GcStatus> {
   const { state } = current;
   if (state.phase === "done") return statusOf(state);
   if (state.phase === "quarantine" && now < (state.tombsDoneAt ?? 0) + state.options.quarantineMs) return statusOf(state);
-  if (state.lease && state.lease.until > now) throw new GcBusyError(`gc run ${state.run}: another step holds the lease until ${new Date(state.lease.until).toISOString()}`);
+  if (state.lease && state.lease.until > now) throw new GcBusyError(`gc run ${state.run}: another step holds the lease until ${new Date(state.lease.until).toISOString()}`, state.run);
 
   state.lease = { owner: crypto.randomUUID(), until: now + GC_LEASE_MS };
   const leased = await writeState(store, state, { ifMatch: current.etag });
-  if (!leased) throw new GcBusyError(`gc run ${state.run}: another runner took the step`);
+  if (!leased) throw new GcBusyError(`gc run ${state.run}: another runner took the step`, state.run);
 
   const budget: GcBudget = { ...GC_BUDGET, ...deps.budget };
   const ctx = new StepContext(deps, store, budget, state, now);
@@ -252,6 +267,7 @@ export async function runStep(deps: GcDeps): Promise<GcStatus> {
   advance(state, result, now);
   state.step++;
   state.lease = null;
+  state.lastStepAt = now;
   const cost: GcStepCost = { phase, n: state.step, subrequests: store.calls + 1, listedWithMetadata: store.listedWithMetadata, wallMs: Date.now() - started };
   if (state.report.steps.length < GC_REPORT_STEPS) state.report.steps.push(cost);
   else state.report.stepsOmitted++;

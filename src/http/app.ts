@@ -11,6 +11,7 @@ import { listingRoutes } from "./routes/listings";
 import { manifestRoutes } from "./routes/manifests";
 import { uploadRoutes } from "./routes/uploads";
 import { blobRoutes } from "./routes/blobs";
+import { gcRoutes } from "./routes/gc";
 
 /** The Worker's app; `runtimeOf` gives each request what it runs on (config, store, authorizer). */
 export function createApp(runtimeOf: (env: Env) => Runtime): Hono<AppEnv> {
@@ -37,5 +38,6 @@ export function createApp(runtimeOf: (env: Env) => Runtime): Hono<AppEnv> {
   app.route("/", manifestRoutes);
   app.route("/", uploadRoutes);
   app.route("/", blobRoutes);
+  app.route("/", gcRoutes);
   return app;
 }

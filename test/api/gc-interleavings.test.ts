@@ -143,7 +143,7 @@ async function interleave(at: number[], accepted: Accepted[]): Promise<string> {
       if (put.status === 201) result = "accepted";
       else {
         const body = await put.json<{ errors: { code: string }[] }>();
-        expect(put.status).toBe(400);
+        expect(put.status).toBe(404);
         expect(body.errors[0].code).toBe("MANIFEST_BLOB_UNKNOWN");
         result = "refused";
       }

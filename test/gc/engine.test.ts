@@ -6,7 +6,7 @@ import { keys } from "../../src/registry/paths";
 import { appendChunk, startUpload } from "../../src/registry/uploads";
 import { contentObjects } from "../../src/registry/upload-state";
 import type { ObjectStore } from "../../src/storage/types";
-import { GcBusyError, GcLeaseLostError, GcRefusedError, currentRun, listRuns, readReport, runStep, startRun, type GcDeps } from "../../src/gc";
+import { GcBusyError, GcLeaseLostError, GcRefusedError, GC_STALE_MS, currentRun, listRuns, readReport, runStep, startRun, type GcDeps } from "../../src/gc";
 import { BACKENDS, HOUR, MIB, drive, expectFreed, expectKept, gcDeps, pushBlob, pushImage, pushIndex, record, snapshot, streamOf, type Blob } from "./helpers";
 
 /** A registry with referenced blobs of every kind, garbage, a stale referrer entry and an empty repository. */
@@ -185,6 +185,25 @@ describe.each(BACKENDS)("gc engine on %s", (_name, makeStore) => {
     expect((await currentRun(deps))?.done).toBe(true);
   });
 
+  it("a run in progress refuses a new start, even between steps and through its quarantine, until it is stale", async () => {
+    const { deps, clock } = await setup();
+    await buildWorld(deps);
+    clock.now += 2 * HOUR;
+    const first = await startRun(deps, { dryRun: false, trigger: "cron", quarantineMs: 24 * HOUR });
+    let status = await runStep(deps);
+    for (let i = 0; i < 100 && status.phase !== "quarantine"; i++) status = await runStep(deps);
+    expect(status.phase).toBe("quarantine");
+    // A daily cron a day later, while the quarantine still runs: refused, the run is kept.
+    clock.now += 23 * HOUR;
+    const busy = await startRun(deps, { dryRun: false, trigger: "cron" }).catch((e) => e);
+    expect(busy).toBeInstanceOf(GcBusyError);
+    expect(busy.run).toBe(first.run);
+    // Nobody stepped it for hours after its quarantine ended: stale, replaced.
+    clock.now += 2 * HOUR + GC_STALE_MS;
+    const second = await startRun(deps, { dryRun: false, trigger: "cron" });
+    expect(second.run).not.toBe(first.run);
+  });
+
   it("refuses a grace below the minimum", async () => {
     const { deps } = await setup();
     const strict = { ...deps, gc: { ...deps.gc, minGraceMs: HOUR } };
@@ -217,13 +236,15 @@ describe.each(BACKENDS)("gc engine on %s", (_name, makeStore) => {
     let s = await runStep(deps);
     while (s.phase !== "quarantine") s = await runStep(deps);
     expect((await record(deps, layer))?.state).toBe("tomb");
-    // Today's PUT checks links only; helper A's post-check would revive it itself. The second mark must anyway.
+    // The manifest PUT's post-check revives the tombstones itself (compare-and-swap on the record).
     await pushImage(deps, "app", null, config, [layer]);
+    expect((await record(deps, layer))?.state).toBe("live");
     clock.now = s.resumeAt! + 1;
     while (!(await runStep(deps)).done);
     await expectKept(deps, "app", layer);
     await expectKept(deps, "app", config);
-    expect(await readReport(deps, s.run)).toMatchObject({ tombstoned: 2, revived: 2, deleted: { blobs: 0 } });
+    // The sweep's resolve finds the records changed since its tombstone (revived by the PUT): it leaves them.
+    expect(await readReport(deps, s.run)).toMatchObject({ tombstoned: 2, deleted: { blobs: 0 } });
   });
 
   it("stops on a manifest that does not parse: nothing deleted, the error reported", async () => {
