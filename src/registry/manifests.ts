@@ -63,16 +63,23 @@ const WRITE_ROUNDS = 3;
 const REVIVE_ATTEMPTS = 5;
 
 function blobsUnknown(name: string, missing: string[]): RegistryError {
-  return new RegistryError("MANIFEST_BLOB_UNKNOWN", `manifest references ${missing[0]}, unknown to repository ${name} (its bytes were garbage collected: push the blob again)`, { missing });
+  return new RegistryError("MANIFEST_BLOB_UNKNOWN", `manifest references ${missing[0]}, unknown to repository ${name} (it was garbage collected or deleted: push it again)`, { missing });
 }
 
 /**
- * After the manifest was written: every blob's record must be live. A tombstone is revived by compare-and-swap
- * (racing the sweep's doom on the same version: exactly one wins). Returns the digests whose record is dead or
- * absent, and stops reading at the first one.
+ * After the manifest was written: every blob's record must be live, and every child manifest present. A tombstone
+ * is revived by compare-and-swap (racing the sweep's doom on the same version: exactly one wins). A child manifest
+ * may have been deleted by retention after the pre-check (docs/gc.md §9, "delete, re-check, repair"). Returns the
+ * digests that are gone (dead or absent record, absent child), and stops reading at the first one.
  */
-async function reviveBlobs(deps: RegistryDeps, blobs: Digest[]): Promise<string[]> {
+async function reviveReferences(deps: RegistryDeps, name: string, blobs: Digest[], children: Digest[]): Promise<string[]> {
   const missing: string[] = [];
+  await eachLimited(children, REFERENCE_CHECK_CONCURRENCY, async (d) => {
+    if (await deps.store.head(keys.manifest(name, d))) return;
+    missing.push(formatDigest(d));
+    return "stop";
+  });
+  if (missing.length) return missing;
   await eachLimited(blobs, REFERENCE_CHECK_CONCURRENCY, async (d) => {
     for (let attempt = 0; attempt < REVIVE_ATTEMPTS; attempt++) {
       const record = await readRecord(deps.store, d);
@@ -93,13 +100,21 @@ async function reviveBlobs(deps: RegistryDeps, blobs: Digest[]): Promise<string[
  * a blob is gone. After a retraction the records are read again: a concurrent re-upload may have replaced a dead
  * one, and then the manifest is written back and checked again.
  */
-async function confirmBlobs(deps: RegistryDeps, name: string, key: string, write: () => Promise<unknown>, blobs: Digest[]): Promise<void> {
+async function confirmReferences(deps: RegistryDeps, name: string, key: string, write: () => Promise<unknown>, blobs: Digest[], children: Digest[]): Promise<void> {
+  const isChild = new Set(children.map(formatDigest));
   for (let round = 1; ; round++) {
-    const missing = await reviveBlobs(deps, blobs);
+    const missing = await reviveReferences(deps, name, blobs, children);
     if (!missing.length) return;
     await deps.store.delete(key);
-    const records = await Promise.all(missing.map((d) => readRecord(deps.store, parseDigest(d)!)));
-    if (round >= WRITE_ROUNDS || records.some((r) => !r || r.state === "dead")) throw blobsUnknown(name, missing);
+    const back = await Promise.all(
+      missing.map(async (text) => {
+        const d = parseDigest(text)!;
+        if (isChild.has(text)) return (await deps.store.head(keys.manifest(name, d))) !== null;
+        const r = await readRecord(deps.store, d);
+        return r !== null && r.state !== "dead";
+      }),
+    );
+    if (round >= WRITE_ROUNDS || back.includes(false)) throw blobsUnknown(name, missing);
     await write();
   }
 }
@@ -143,12 +158,13 @@ export async function putManifest(
   const key = keys.manifest(name, digest);
   // The blobs the pre-check required (foreign layers are not), each once: a manifest may name one blob many times.
   const blobs = [...new Map(parsed.blobs.map((d) => [formatDigest(d), d])).values()];
+  const children = [...new Map(parsed.manifests.map((d) => [formatDigest(d), d])).values()];
   const subject = parsed.subject ? parseDigest(parsed.subject.digest)! : undefined;
   // `at`: when it was pushed, for retention (the last write wins, like the bytes).
   const write = () => store.put(key, bytes, { contentType: parsed.mediaType, metadata: { ...(subject ? { subject: formatDigest(subject) } : {}), at: String(Date.now()) } });
   for (let round = 1; ; round++) {
     await write();
-    await confirmBlobs(deps, name, key, write, blobs);
+    await confirmReferences(deps, name, key, write, blobs, children);
     const writes: Promise<unknown>[] = tags.map((tag) => putTag(deps, name, tag, bytes, parsed.mediaType, digestText, immutable));
     if (subject) {
       const descriptor = referrerDescriptor(parsed, digest, bytes.byteLength);

@@ -319,6 +319,31 @@ for (const [backend, makeStore] of backends) {
         expect(await hasManifest(store, repo, child.digest)).toBe(false);
       });
 
+      it("P checks C, retention deletes C and finishes its re-check, then P writes I: P's post-check refuses I", async () => {
+        const { store, repo, deps, child, snap, plan, indexBytes } = await setup();
+        const indexDigest = formatDigest(await digestBytes(indexBytes));
+        let retention: Promise<void> | null = null;
+        // P's pre-check (a HEAD of C) has run; retention runs whole right before P's write of I lands.
+        const racing = Object.create(store) as typeof store;
+        racing.put = async (key, body, opts) => {
+          if (key === mkey(repo, indexDigest) && !retention) {
+            retention = (async () => {
+              const deleted = await deleteManifests(store, snap, plan.manifests);
+              expect([...(await repairManifests(store, snap, deleted, Date.now()))]).toEqual([]); // I is not written yet
+            })();
+            await retention;
+          }
+          return store.put(key, body, opts);
+        };
+        const refused = await putManifest({ ...deps, store: racing }, repo, { kind: "tag", tag: "multi" }, indexBytes, MEDIA_TYPES.ociIndex).catch((e) => e);
+        expect(retention).not.toBeNull();
+        expect(refused).toBeInstanceOf(RegistryError);
+        expect((refused as RegistryError).code).toBe("MANIFEST_BLOB_UNKNOWN");
+        expect(await hasManifest(store, repo, indexDigest)).toBe(false); // retracted
+        expect(await hasManifest(store, repo, child.digest)).toBe(false);
+        expect(await hasTag(store, repo, "multi")).toBe(false);
+      });
+
       it("a tag pushed onto C whose write lands after the delete: the re-check puts C back", async () => {
         const { store, repo, child, snap, plan } = await setup();
         const deleted = await deleteManifests(store, snap, plan.manifests);
