@@ -170,20 +170,37 @@ async function interleave(at: number[], accepted: Accepted[]): Promise<string> {
   return `${order} → ${result}${skippedX ? " (X skipped)" : ""}`;
 }
 
+const ALL = placements(PUSH.length, CHECKPOINTS.length);
+/**
+ * On Ceph RGW every interleaving costs a whole GC run over real storage (seconds each): there, every third order
+ * (42, refusals among them: the last test checks). All 126 run on the R2 simulator and the MemoryStore.
+ */
+const onS3 = base.STORAGE_BACKEND === "s3";
+const ORDERS = onS3 ? ALL.filter((_, i) => i % 3 === 0) : ALL;
+
 describe("a push interleaved with a garbage collection run", () => {
-  it("every accepted manifest pulls back byte for byte, in every order of push steps and sweep phases", async () => {
-    const accepted: Accepted[] = [];
-    const outcomes: string[] = [];
-    const all = placements(PUSH.length, CHECKPOINTS.length);
-    expect(all.length).toBe(126);
-    for (const at of all) outcomes.push(await interleave(at, accepted));
-    // Later runs (each interleaving runs a whole GC) must not have broken what earlier ones accepted.
+  const accepted: Accepted[] = [];
+  const outcomes: string[] = [];
+
+  it("the orders are every placement of the push's four steps at the sweep's six checkpoints", () => {
+    expect(ALL.length).toBe(126);
+  });
+
+  for (const at of ORDERS) {
+    const name = PUSH.map((step, i) => `${step}@${CHECKPOINTS[at[i]]}`).join(" ");
+    it(`${name}: an accepted manifest pulls back byte for byte`, async () => {
+      outcomes.push(await interleave(at, accepted));
+    }, 120_000);
+  }
+
+  it("after one more run, every manifest accepted in any order still pulls back; every kind of outcome occurred", async () => {
     const final = new Sweep(gcDeps());
     await final.through("done");
+    expect(accepted.length).toBe(ORDERS.length);
     for (const a of accepted) await expectPullable(a.repo, a.tag, a.digest, a.blobs);
     // The orders that matter all occurred: X skipped and revived, X re-uploaded after its tombstone, refusals.
     expect(outcomes.some((o) => o.includes("accepted (X skipped)"))).toBe(true);
     expect(outcomes.some((o) => o.includes("accepted") && !o.includes("X skipped"))).toBe(true);
     expect(outcomes.some((o) => o.includes("refused"))).toBe(true);
-  }, 900_000);
+  }, 300_000);
 });
