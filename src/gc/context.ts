@@ -1,5 +1,6 @@
 // What one GC step works with: the run's state as read from `gc/state`, the counting store, the budget, and the
 // helpers every phase shares (walking a listing from a cursor within the budget, sets saved under the run's prefix).
+import { parseRecord, type BlobRecord } from "../registry/blob-record";
 import { parseDigest, type Digest } from "../protocol/digest";
 import type { ObjectInfo } from "../storage/types";
 import { keys } from "../registry/paths";
@@ -104,6 +105,20 @@ export class StepContext {
       processed++;
     }
     return page.cursor !== undefined ? { cursor: last, done: false } : { done: true };
+  }
+
+  /** Walks the blob records (`blobs/`, with metadata) from `cursor`; keys that are not records are skipped. */
+  walkRecords(cursor: string | undefined, handle: (rec: BlobRecord) => Promise<void>): Promise<{ cursor?: string; done: boolean }> {
+    return this.walk(
+      keys.blobsPrefix,
+      cursor,
+      async (o) => {
+        const d = digestOfPath(o.key.slice(keys.blobsPrefix.length));
+        const rec = d && parseRecord(d, o);
+        if (rec) await handle(rec);
+      },
+      { metadata: true },
+    );
   }
 
   private setPrefix(kind: string): string {

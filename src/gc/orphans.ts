@@ -2,9 +2,8 @@
 // names, older than the grace window. States are read first, records second, data last: an object that moves from a
 // state to a record between the two reads is seen in the record. What each pass finds is saved per step under
 // `gc/runs/<run>/named/`.
-import { parseRecord } from "../registry/blob-record";
 import { keys } from "../registry/paths";
-import { digestOfPath, type PhaseResult, type StepContext } from "./context";
+import { type PhaseResult, type StepContext } from "./context";
 import { loadStored, namedObjects } from "./uploads";
 
 const NAMED = "named";
@@ -26,17 +25,10 @@ export async function orphansStep(ctx: StepContext): Promise<PhaseResult> {
   }
   if (pass === "blobs") {
     const named = new Set<string>();
-    const r = await ctx.walk(
-      keys.blobsPrefix,
-      ctx.state.cursor,
-      async (o) => {
-        const d = digestOfPath(o.key.slice(keys.blobsPrefix.length));
-        const rec = d && parseRecord(d, o);
-        // A dead record's data is the sweep's to delete (a crash between doom and delete leaves it here).
-        if (rec && rec.state !== "dead") named.add(rec.dataKey);
-      },
-      { metadata: true },
-    );
+    const r = await ctx.walkRecords(ctx.state.cursor, async (rec) => {
+      // A dead record's data is the sweep's to delete (a crash between doom and delete leaves it here).
+      if (rec.state !== "dead") named.add(rec.dataKey);
+    });
     await ctx.saveLines(NAMED, named);
     return next(r, "data");
   }

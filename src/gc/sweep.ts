@@ -2,9 +2,8 @@
 // freed. T tombstones unmarked live records older than the grace window; after the quarantine and the second mark,
 // R revives those marked again and dooms the rest, deleting their data only after its own doom CAS succeeded.
 import { formatDigest, parseDigest } from "../protocol/digest";
-import { parseRecord, readRecord, recordAge, swapRecord, type RecordFields } from "../registry/blob-record";
-import { keys } from "../registry/paths";
-import { digestOfPath, type PhaseResult, type StepContext } from "./context";
+import { readRecord, recordAge, swapRecord, type RecordFields } from "../registry/blob-record";
+import { type PhaseResult, type StepContext } from "./context";
 
 /** Candidates T hands to R: `<digest>\t<etag of the tombstone>` lines under `gc/runs/<run>/tombs/`. */
 const TOMBS = "tombs";
@@ -13,13 +12,8 @@ export async function tombstoneStep(ctx: StepContext): Promise<PhaseResult> {
   const live1 = await ctx.loadSet("m1");
   ctx.report.marked.blobs = live1.size;
   const candidates: string[] = [];
-  const result = await ctx.walk(
-    keys.blobsPrefix,
-    ctx.state.cursor,
-    async (o) => {
-      const d = digestOfPath(o.key.slice(keys.blobsPrefix.length));
-      const rec = d && parseRecord(d, o);
-      if (!rec || rec.state === "dead") return;
+  const result = await ctx.walkRecords(ctx.state.cursor, async (rec) => {
+      if (rec.state === "dead") return;
       const digest = formatDigest(rec.digest);
       const marked = live1.has(digest);
       if (rec.state === "tomb") {
@@ -56,9 +50,7 @@ export async function tombstoneStep(ctx: StepContext): Promise<PhaseResult> {
       }
       ctx.report.tombstoned++;
       candidates.push(`${digest}\t${tomb.etag}`);
-    },
-    { metadata: true },
-  );
+  });
   await ctx.saveLines(TOMBS, candidates);
   return result;
 }

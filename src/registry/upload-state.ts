@@ -104,16 +104,10 @@ export function readStoredUpload(text: string): StoredUpload | null {
  * completed, by a request that may still be committing it): what the orphan sweep must keep.
  */
 export function namedObjects(content: UploadContent): string[] {
-  switch (content.kind) {
-    case "empty":
-      return [];
-    case "object":
-      return [content.key];
-    case "chunks":
-      return [...(content.multipart ? [content.multipart.key] : []), ...(content.tail ? [content.tail.key] : [])];
-    case "direct":
-      return [content.key];
-  }
+  const named = contentObjects(content);
+  if (content.kind === "chunks" && content.multipart) named.push(content.multipart.key);
+  if (content.kind === "direct") named.push(content.key);
+  return named;
 }
 
 export interface UploadSession {
