@@ -8,7 +8,8 @@ import { SignJWT, exportJWK, generateKeyPair } from "jose";
 import app from "../../src/index";
 import { createApp } from "../../src/http/app";
 import { parseConfig } from "../../src/config";
-import { createRuntime } from "../../src/runtime";
+import { createRuntime, runtimeFor } from "../../src/runtime";
+import { readReport, runStep, startRun } from "../../src/gc";
 import { createStorage } from "../../src/storage";
 import { S3Store } from "../../src/storage/s3";
 import { hashPasswordPbkdf2 } from "../../src/auth/passwords";
@@ -362,6 +363,42 @@ describe("a direct upload, parts PUT to RGW", () => {
     expect(res.status).toBe(403);
     expect(await res.text()).toMatch(/AccessDenied|expired/i);
     await env.store.abortMultipart("data/expiry", uploadId);
+  });
+});
+
+describe("garbage collection of an abandoned direct session", () => {
+  it("a session older than UPLOAD_TTL_HOURS: GC aborts its multipart upload (its URLs then write nothing) and removes its state; a young one is kept", async () => {
+    const env = freshEnv({ GC_MIN_GRACE_HOURS: "0" });
+    const repo = uniqueRepo("gcdirect");
+    const old = await start(env, repo);
+    const young = await start(env, repo);
+    const oldUrls = await partUrls(env, old, { partSize: PART, parts: [1, 2] });
+    await putPart(oldUrls.parts[0].url, pseudoRandomBytes(PART, 71));
+    const youngUrls = await partUrls(env, young, { partSize: PART, parts: [1] });
+    await putPart(youngUrls.parts[0].url, pseudoRandomBytes(PART, 72));
+    expect((await env.openUploads()).length).toBe(2);
+    // The GC's clock moves two days on instead of the test waiting: the old session is then past its TTL. The young
+    // one is re-dated so that it stays inside it (a session opened a moment ago, for that clock).
+    const now = Date.now() + 2 * 24 * 3600 * 1000;
+    const youngId = young.split("/").pop()!.split("?")[0];
+    const youngState = await env.store.get(`uploads/${youngId}/state`);
+    const doc = JSON.parse(await new Response(youngState!.body).text());
+    await env.store.put(`uploads/${youngId}/state`, JSON.stringify({ ...doc, createdAt: now - 60_000 }), { contentType: "application/json" });
+    const deps = { ...runtimeFor(env.vars).gcDeps(), now: () => now };
+    let status = await startRun(deps, { dryRun: false, trigger: "admin", graceMs: 0, quarantineMs: 0 });
+    for (let i = 0; i < 100 && !status.done; i++) status = await runStep(deps);
+    expect(status.done).toBe(true);
+    const report = await readReport(deps, status.run);
+    expect(report?.deleted.sessions).toBe(1);
+    expect(report?.deleted.multipartAborted).toBe(1);
+    const left = await env.openUploads();
+    expect(left).toHaveLength(1);
+    expect(await env.store.head(`uploads/${youngId}/state`)).not.toBeNull();
+    // The aborted upload's part URL writes nothing any more (RGW: NoSuchUpload).
+    const res = await fetch(oldUrls.parts[1].url, { method: "PUT", body: pseudoRandomBytes(PART, 73) });
+    await res.text();
+    expect(res.status).toBe(404);
+    expect((await env.call(`${old}/parts`)).status).toBe(404);
   });
 });
 
