@@ -80,9 +80,13 @@ export function describeObjectStore(name: string, make: () => StoreUnderTest | P
       expect(put).toMatchObject({ key: ns + "one", size: 5, contentType: "application/json", metadata: { digest: "sha256:abc", size: "5" } });
       expect(put!.etag).toMatch(/^[^"]+$/); // bare, never quoted
       const head = await store.head(ns + "one");
-      expect(head).toEqual({ key: ns + "one", size: 5, etag: put!.etag, contentType: "application/json", metadata: { digest: "sha256:abc", size: "5" } });
+      expect(head).toEqual({ key: ns + "one", size: 5, etag: put!.etag, contentType: "application/json", metadata: { digest: "sha256:abc", size: "5" }, uploaded: expect.any(Number) });
+      // Storage's write time, which garbage collection ages objects by: near this machine's clock (S3 has seconds).
+      expect(Math.abs(head!.uploaded! - Date.now())).toBeLessThan(60_000);
       const got = await store.get(ns + "one");
       expect({ ...got, body: undefined }).toEqual({ ...head, body: undefined });
+      const listed = (await store.list({ prefix: ns + "one" })).objects[0];
+      expect(Math.abs(listed.uploaded! - head!.uploaded!)).toBeLessThan(1000); // S3: a listing has ms, a HEAD whole seconds
       expect(await new Response(got!.body).text()).toBe("hello");
     });
 

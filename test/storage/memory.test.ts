@@ -11,7 +11,7 @@ describe("MemoryStore: the stricter side", () => {
   it("lists metadata and content type only when asked (as S3)", async () => {
     const store = new MemoryStore();
     await store.put("k", "v", { contentType: "text/plain", metadata: { a: "1" } });
-    expect((await store.list({ prefix: "" })).objects).toEqual([{ key: "k", size: 1, etag: (await store.head("k"))!.etag, metadata: {} }]);
+    expect((await store.list({ prefix: "" })).objects).toEqual([{ key: "k", size: 1, etag: (await store.head("k"))!.etag, metadata: {}, uploaded: expect.any(Number) }]);
     expect((await store.list({ prefix: "", metadata: true })).objects[0]).toMatchObject({ contentType: "text/plain", metadata: { a: "1" } });
   });
 
