@@ -94,7 +94,13 @@ export async function driveRun(deps: GcDeps, run: string, step: GcWorkflowStep, 
     // Another run owns the state: this run ended (finished, or stepped to its end by an admin) and a new one began.
     if (status.run !== run) return { run, steps: n, outcome: "superseded", by: status.run };
     if (status.done) return { run, steps: n, outcome: "done" };
-    if (status.resumeAt !== undefined) await step.sleepUntil(`quarantine after step ${n}`, status.resumeAt);
+    if (status.resumeAt !== undefined) {
+      // How long is left, decided inside a step so that a replay of run() takes the same path; a sleep until a
+      // moment already past is not taken (Miniflare's never wakes from one: found with GC_QUARANTINE_HOURS=0).
+      const resumeAt = status.resumeAt;
+      const waitMs = await step.do(`quarantine left after step ${n}`, STEP_CONFIG, async () => Math.max(0, resumeAt - (deps.now?.() ?? Date.now())));
+      if (waitMs > 0) await step.sleepUntil(`quarantine after step ${n}`, resumeAt);
+    }
   }
   throw new Error(`garbage collection run ${run} is not done after ${maxSteps} steps`);
 }

@@ -36,9 +36,20 @@ describe("npm run gc and the cron path under wrangler dev (token auth)", () => {
 
   const gc = (args: string[], input?: string) => run(TSX, [GC, "--url", skiff.url, ...args], { allowFail: true, input, timeoutMs: 120_000 });
 
-  /** GET with the development admin's token (fetched as any client would). */
+  /**
+   * GET with the development admin's token, fetched as any client would, once a minute at most: polls must not
+   * trip the login rate limit (tokens live 5 minutes).
+   */
+  let cached: { token: string; at: number } | null = null;
   async function adminGet(p: string): Promise<{ status: number; body: any }> {
     const url = (u: string) => new URL(u, skiff.url);
+    const token = cached && Date.now() - cached.at < 60_000 ? cached.token : await login(url);
+    cached = { token, at: cached?.token === token ? cached.at : Date.now() };
+    const res = await send({ url: url(p), method: "GET", headers: { Authorization: `Bearer ${token}` }, body: null, skipTlsVerify: true });
+    return { status: res.status, body: await res.json() };
+  }
+
+  async function login(url: (u: string) => URL): Promise<string> {
     const tok = await send({
       url: url(`/token?service=${encodeURIComponent(skiff.registry)}&scope=registry:catalog:*`),
       method: "GET",
@@ -47,9 +58,7 @@ describe("npm run gc and the cron path under wrangler dev (token auth)", () => {
       skipTlsVerify: true,
     });
     expect(tok.status).toBe(200);
-    const { token } = (await tok.json()) as { token: string };
-    const res = await send({ url: url(p), method: "GET", headers: { Authorization: `Bearer ${token}` }, body: null, skipTlsVerify: true });
-    return { status: res.status, body: await res.json() };
+    return ((await tok.json()) as { token: string }).token;
   }
 
   it("logs in as the admin, steps a run to its end and prints the summary", async () => {
