@@ -198,6 +198,11 @@ describe("a push interleaved with a garbage collection run", () => {
     await final.through("done");
     expect(accepted.length).toBe(ORDERS.length);
     for (const a of accepted) await expectPullable(a.repo, a.tag, a.digest, a.blobs);
+    const count = (f: (o: string) => boolean) => outcomes.filter(f).length;
+    console.log(
+      `[gc interleavings] ${outcomes.length} orders: ${count((o) => o.includes("accepted"))} accepted (${count((o) => o.includes("accepted (X skipped)"))} with X skipped), ` +
+        `${count((o) => o.includes("refused"))} refused once then accepted on retry`,
+    );
     // The orders that matter all occurred: X skipped and revived, X re-uploaded after its tombstone, refusals.
     expect(outcomes.some((o) => o.includes("accepted (X skipped)"))).toBe(true);
     expect(outcomes.some((o) => o.includes("accepted") && !o.includes("X skipped"))).toBe(true);
