@@ -42,7 +42,7 @@ describe("S3Store: objects", () => {
     const store = new S3Store(rgwSettings());
     await store.put("t/x", "abc", { contentType: "application/x-test", metadata: { digest: "sha256:1" } });
     const listed = await store.list({ prefix: "t/" });
-    expect(listed.objects).toEqual([{ key: "t/x", size: 3, etag: (await store.head("t/x"))!.etag, metadata: {} }]);
+    expect(listed.objects).toEqual([{ key: "t/x", size: 3, etag: (await store.head("t/x"))!.etag, metadata: {}, uploaded: expect.any(Number) }]);
   });
 });
 
