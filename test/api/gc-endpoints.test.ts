@@ -7,6 +7,8 @@ import worker from "../../src/index";
 import { workflowId } from "../../src/gc/runner";
 import type { Env as SkiffEnv } from "../../src/config/settings";
 import { registry, expectError } from "./helpers";
+import { runtimeFor } from "../../src/runtime";
+import { keys } from "../../src/registry/paths";
 
 interface Status {
   run: string;
@@ -37,6 +39,19 @@ describe("garbage collection endpoints (open mode)", () => {
   it("a step with no run in progress is refused with 409", async () => {
     const current = await json<Status | null>(await registry("/_skiff/gc"));
     if (current === null) await expectError(await registry("/_skiff/gc/step", { method: "POST" }), 409, "UNSUPPORTED");
+  });
+
+  it("a step while another step holds the run's lease is 409 with an OCI JSON error, and the run goes on after", async () => {
+    const first = await json<Status>(await registry("/_skiff/gc?dry-run=1&quarantine=0", { method: "POST" }), 202);
+    // Another runner's step in progress: its lease on gc/state (written through the worker's own store).
+    const { store } = runtimeFor(env as SkiffEnv).deps;
+    const state = await store.get(keys.gcState);
+    const doc = JSON.parse(await new Response(state!.body).text());
+    await store.put(keys.gcState, JSON.stringify({ ...doc, lease: { owner: "another runner", until: Date.now() + 60_000 } }), { contentType: "application/json" });
+    const err = await expectError(await registry("/_skiff/gc/step", { method: "POST" }), 409, "UNSUPPORTED");
+    expect(err.message).toContain(first.run);
+    await store.put(keys.gcState, JSON.stringify(doc), { contentType: "application/json" });
+    await stepToEnd(first);
   });
 
   it("a dry run starts, steps to the end, and leaves a report marked dry", async () => {

@@ -10,7 +10,7 @@ import { Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import { RegistryError } from "../../protocol/errors";
 import type { Scope } from "../../auth/types";
-import { GcBusyError, currentRun, listRuns, readReport, runStep, startRun } from "../../gc";
+import { GcBusyError, GcRefusedError, currentRun, listRuns, readReport, runStep, startRun } from "../../gc";
 import { parseStartOptions, requireRunId } from "../../gc/run-options";
 import type { AppEnv } from "../context";
 
@@ -35,6 +35,16 @@ const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
   c.header("Cache-Control", "no-store");
 });
 
+/** The engine's refusals as OCI errors with their status (409 busy, 400/404/501 refused); anything else as is. */
+function gcError(e: unknown): unknown {
+  if (e instanceof GcBusyError) {
+    const run = e.run ?? "another";
+    return new RegistryError("UNSUPPORTED", `garbage collection run ${run} is in progress or being stepped; step it (POST /_skiff/gc/step) or wait`, { run: e.run }, { status: 409 });
+  }
+  if (e instanceof GcRefusedError) return new RegistryError("UNSUPPORTED", e.message, undefined, { status: e.status });
+  return e;
+}
+
 export const gcRoutes = new Hono<AppEnv>();
 
 gcRoutes.use("/_skiff/gc", requireAdmin);
@@ -46,10 +56,7 @@ gcRoutes.post("/_skiff/gc", async (c) => {
   try {
     return c.json(await startRun(deps, opts), 202);
   } catch (e) {
-    if (e instanceof GcBusyError) {
-      throw new RegistryError("UNSUPPORTED", `garbage collection run ${e.run} is in progress; step it (POST /_skiff/gc/step) or wait`, { run: e.run }, { status: 409 });
-    }
-    throw e;
+    throw gcError(e);
   }
 });
 
@@ -60,7 +67,11 @@ gcRoutes.post("/_skiff/gc/step", async (c) => {
   if (!(await currentRun(deps))) {
     throw new RegistryError("UNSUPPORTED", "no garbage collection run to step; start one with POST /_skiff/gc", undefined, { status: 409 });
   }
-  return c.json(await runStep(deps));
+  try {
+    return c.json(await runStep(deps));
+  } catch (e) {
+    throw gcError(e);
+  }
 });
 
 gcRoutes.get("/_skiff/gc/runs", async (c) => c.json({ runs: await listRuns(c.var.runtime.gcDeps()) }));
