@@ -45,9 +45,13 @@ export async function findBlob(deps: RegistryDeps, name: string, digest: Digest,
   return linked && serves(record, use) ? locationOf(record) : null;
 }
 
+function blobUnknown(name: string, digest: Digest): RegistryError {
+  return new RegistryError("BLOB_UNKNOWN", `blob ${formatDigest(digest)} unknown to repository ${name}`, { digest: formatDigest(digest) });
+}
+
 export async function requireBlob(deps: RegistryDeps, name: string, digest: Digest, use: BlobUse): Promise<BlobLocation> {
   const blob = await findBlob(deps, name, digest, use);
-  if (!blob) throw new RegistryError("BLOB_UNKNOWN", `blob ${formatDigest(digest)} unknown to repository ${name}`, { digest: formatDigest(digest) });
+  if (!blob) throw blobUnknown(name, digest);
   return blob;
 }
 
@@ -95,9 +99,7 @@ export async function commitBlob(deps: RegistryDeps, name: string, digest: Diges
 
 /** Removes the blob from the repository; the bytes stay for other repositories (garbage collection frees them). */
 export async function unlinkBlob(deps: RegistryDeps, name: string, digest: Digest): Promise<void> {
-  if (!(await isLinked(deps, name, digest))) {
-    throw new RegistryError("BLOB_UNKNOWN", `blob ${formatDigest(digest)} unknown to repository ${name}`, { digest: formatDigest(digest) });
-  }
+  if (!(await isLinked(deps, name, digest))) throw blobUnknown(name, digest);
   await deps.store.delete(keys.repoBlob(name, digest));
 }
 
