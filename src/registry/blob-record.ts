@@ -79,14 +79,21 @@ export async function readRecord(store: ObjectStore, digest: Digest): Promise<Bl
   return info ? parseRecord(digest, info) : null;
 }
 
+/**
+ * The body of a record version: a token of its own. R2's and S3's etags are the MD5 of the body, so with one body
+ * for every version (an empty one) all versions would share an etag and If-Match could not tell them apart: a
+ * revival and a doom of the same tombstone would both win (test/gc/record-race.test.ts).
+ */
+export const versionBody = (): string => crypto.randomUUID();
+
 /** Creates the record; null when one exists already. */
 export async function createRecord(store: ObjectStore, digest: Digest, fields: RecordFields): Promise<BlobRecord | null> {
-  const saved = await store.put(keys.blob(digest), "", { metadata: recordMetadata(fields), ifNoneMatch: "*" });
+  const saved = await store.put(keys.blob(digest), versionBody(), { metadata: recordMetadata(fields), ifNoneMatch: "*" });
   return saved ? { digest, ...fields, etag: saved.etag } : null;
 }
 
 /** Replaces exactly the version `current` with `next`; null when someone changed the record since it was read. */
 export async function swapRecord(store: ObjectStore, current: BlobRecord, next: RecordFields): Promise<BlobRecord | null> {
-  const saved = await store.put(keys.blob(current.digest), "", { metadata: recordMetadata(next), ifMatch: current.etag });
+  const saved = await store.put(keys.blob(current.digest), versionBody(), { metadata: recordMetadata(next), ifMatch: current.etag });
   return saved ? { digest: current.digest, ...next, etag: saved.etag } : null;
 }

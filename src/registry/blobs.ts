@@ -8,7 +8,7 @@ import { RegistryError } from "../protocol/errors";
 import { formatDigest, type Digest } from "../protocol/digest";
 import { keys } from "./paths";
 import type { RegistryDeps } from "./deps";
-import { createRecord, parseRecord, readRecord, recordMetadata, swapRecord, type BlobRecord, type RecordFields } from "./blob-record";
+import { createRecord, parseRecord, readRecord, recordMetadata, swapRecord, versionBody, type BlobRecord, type RecordFields } from "./blob-record";
 
 export interface BlobLocation {
   digest: Digest;
@@ -89,7 +89,7 @@ export async function commitBlob(deps: RegistryDeps, name: string, digest: Diges
       blob = locationOf(existing);
     } else if (existing) {
       if (await swapRecord(store, existing, fresh())) blob = ours;
-    } else if (await store.put(keys.blob(digest), "", { metadata: recordMetadata(fresh()), ifMatch: info.etag })) {
+    } else if (await store.put(keys.blob(digest), versionBody(), { metadata: recordMetadata(fresh()), ifMatch: info.etag })) {
       blob = ours; // an object at the record's key that is no record: replaced like a dead one
     }
   }

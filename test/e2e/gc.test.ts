@@ -256,7 +256,7 @@ describe("garbage collection with real clients (S3 backend)", () => {
     const keptManifests = new Set(kept.map((r) => `${r.split(":")[0]}/${all.get(r)!.digest}`));
     for (const [key, o] of objects) {
       if (key.startsWith("blobs/")) {
-        expect(o.size, key).toBe(0);
+        expect(o.size, key).toBeLessThan(64); // a version token: R2 and S3 etags are the MD5 of the body
         continue;
       }
       if (key.startsWith("data/")) {
