@@ -51,6 +51,11 @@ const DATA = "skiff-data";
 
 // The storage keys whose entries this cache may hold, and so must purge when they are deleted or rewritten.
 const CACHED_KEY = /^repos\/.+\/_(manifests|blobs|tags)\//;
+/**
+ * Purges per store call at most: each is a subrequest, and a bulk delete (retention's batches) must stay within a
+ * step's budget. Entries past it are left to expire, as in other colos (the stated bound).
+ */
+export const MAX_PURGES_PER_CALL = 100;
 
 export class EdgeCache {
   constructor(
@@ -113,7 +118,7 @@ export class EdgeCache {
 
   /** Drops this colo's entries for the given storage keys (the others are no entries of ours). */
   async purge(storeKeys: string[]): Promise<void> {
-    const ours = storeKeys.filter((k) => CACHED_KEY.test(k));
+    const ours = storeKeys.filter((k) => CACHED_KEY.test(k)).slice(0, MAX_PURGES_PER_CALL);
     await Promise.all(ours.map((k) => this.cache.delete(this.url(k)).catch(() => false)));
   }
 
