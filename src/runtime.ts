@@ -7,6 +7,7 @@ import type { Authorizer } from "./auth/types";
 import { createAuthorizer } from "./auth";
 import { keySource, type KeySource } from "./auth/context";
 import { createStorage, type Storage } from "./storage";
+import { EdgeCache, PurgingStore } from "./registry/edge-cache";
 
 export interface Runtime {
   config: Config;
@@ -22,10 +23,13 @@ export interface Runtime {
 
 /** Builds a runtime from a valid config; `storage` defaults to the configured backend (tests pass another). */
 export function createRuntime(config: Config, storage: Storage = createStorage(config)): Runtime {
-  const { store, presigner, partUploads } = storage;
+  const { presigner, partUploads } = storage;
   const keys = keySource(config.auth.mode === "token" ? config.auth.keys : null);
   const { enabled, ttlSeconds } = config.blobRedirect;
-  const deps: RegistryDeps = { store, settings: config.registry, partUploads: partUploads ?? null };
+  const edgeCache = edgeCacheFor(config);
+  // Every write goes through the purging store, so that deletes (by clients, GC or retention) drop this colo's entries.
+  const store = edgeCache ? new PurgingStore(storage.store, edgeCache) : storage.store;
+  const deps: RegistryDeps = { store, settings: config.registry, partUploads: partUploads ?? null, edgeCache };
   return {
     config,
     deps,
@@ -34,6 +38,14 @@ export function createRuntime(config: Config, storage: Storage = createStorage(c
     keys,
     presignBlob: enabled && presigner ? (key) => presigner.presignGet(key, ttlSeconds) : async () => null,
   };
+}
+
+/** The edge cache, or null when every lifetime is 0 or there is no Cache API (Node, in the api-memory tests). */
+function edgeCacheFor(config: Config): EdgeCache | null {
+  const { manifestSeconds, blobSeconds, tagSeconds } = config.edgeCache;
+  if (!(manifestSeconds || blobSeconds || tagSeconds) || typeof caches === "undefined") return null;
+  const host = (config.auth.mode === "token" && config.auth.service) || "skiff.invalid";
+  return new EdgeCache(caches.default, { manifestSeconds, blobSeconds, tagSeconds, origin: `https://${host}` });
 }
 
 const runtimes = new WeakMap<object, Runtime | ConfigError>();
@@ -56,6 +68,8 @@ export function runtimeFor(env: Env): Runtime {
       const auth = config.auth;
       if (auth.mode === "open") console.warn("Skiff: SKIFF_AUTH=open: anyone can push and pull. For local development only.");
       else if (auth.locked) console.warn(`Skiff: ${auth.locked}`);
+      const cache = config.edgeCache;
+      if (cache.manifestSeconds && !cache.blobSeconds) console.warn("Skiff: blob metadata is not edge-cached: EDGE_CACHE_SECONDS must be shorter than GC_QUARANTINE_HOURS (docs/gc.md §13).");
     }
     runtimes.set(env, r);
   }

@@ -14,6 +14,17 @@ export interface Config {
   auth: AuthSettings;
   registry: RegistrySettings;
   gc: GcSettings;
+  edgeCache: EdgeCacheSettings;
+}
+
+/** The edge cache's lifetimes in seconds (0 = not cached); src/registry/edge-cache.ts, docs/architecture.md. */
+export interface EdgeCacheSettings {
+  /** Manifests fetched by digest (EDGE_CACHE_SECONDS). */
+  manifestSeconds: number;
+  /** Blob metadata: EDGE_CACHE_SECONDS when shorter than the quarantine, else 0 (docs/gc.md §13). */
+  blobSeconds: number;
+  /** Tag lookups (TAG_CACHE_SECONDS). */
+  tagSeconds: number;
 }
 
 export const MAX_PART_SIZE_MIB = 32;
@@ -52,6 +63,8 @@ export function parseConfig(env: Env): Config {
   const quarantineHours = read.int("GC_QUARANTINE_HOURS", { min: 0, max: 24 * 30 });
   const minGraceHours = read.int("GC_MIN_GRACE_HOURS", { min: 0, max: 24 * 30 });
   const retention = parseRetention(read.text("RETENTION"), problems);
+  const edgeSeconds = read.int("EDGE_CACHE_SECONDS", { min: 0, max: 3600, why: "how long another colo may serve a deleted manifest or blob" });
+  const tagSeconds = read.int("TAG_CACHE_SECONDS", { min: 0, max: 3600, why: "how stale a pull by tag may be" });
   if (problems.length) throw new ConfigError(problems);
   return {
     storage: storage!,
@@ -59,5 +72,12 @@ export function parseConfig(env: Env): Config {
     auth,
     registry: { partSize: partMiB * 1024 * 1024, maxManifestBytes, maxRequestBodyBytes: maxRequestBodyMB * 1_000_000, uploadTtlMs: uploadTtlHours * hour, immutableTags, graceMs: graceHours * hour },
     gc: { graceMs: graceHours * hour, quarantineMs: quarantineHours * hour, minGraceMs: minGraceHours * hour, retention },
+    edgeCache: {
+      manifestSeconds: edgeSeconds,
+      // A cached "live" blob must expire before the sweep can doom its record (docs/gc.md §13): a tombstone waits
+      // the quarantine before it can become dead, so blob metadata is cached only when the quarantine is longer.
+      blobSeconds: edgeSeconds < quarantineHours * 3600 ? edgeSeconds : 0,
+      tagSeconds,
+    },
   };
 }

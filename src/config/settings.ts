@@ -71,6 +71,14 @@ export interface Env {
   GC_MIN_GRACE_HOURS?: string;
   /** Retention policies (JSON list, see src/gc/retention-policy.ts); unset = off. */
   RETENTION?: string;
+  /**
+   * Edge cache (Workers Cache API) for what never changes: manifests by digest and blob metadata, in seconds; 0 = off.
+   * Also how long another colo may still serve a deleted manifest or blob. Blob metadata is cached only when this is
+   * shorter than GC_QUARANTINE_HOURS (docs/gc.md §13).
+   */
+  EDGE_CACHE_SECONDS?: string;
+  /** How stale a pull by tag may be, in seconds: tag lookups are cached this long (0 = never, the default). */
+  TAG_CACHE_SECONDS?: string;
   [key: string]: unknown;
 }
 
@@ -120,6 +128,8 @@ export const SETTINGS = {
   GC_QUARANTINE_HOURS: { kind: "int", default: 24 },
   GC_MIN_GRACE_HOURS: { kind: "int", default: 1 },
   RETENTION: { kind: "json" },
+  EDGE_CACHE_SECONDS: { kind: "int", default: 300 },
+  TAG_CACHE_SECONDS: { kind: "int", default: 0 },
 } as const satisfies Record<string, SettingSpec>;
 
 interface SettingSpec {

@@ -55,6 +55,22 @@ export async function requireBlob(deps: RegistryDeps, name: string, digest: Dige
   return blob;
 }
 
+/**
+ * The pull path's blob (blob HEAD and GET), through the edge cache when it holds blob metadata: a hit costs no
+ * storage read. Only a live record is kept, and what is kept never feeds a write decision (commit, mount and the
+ * manifest PUT read storage): docs/gc.md §13.
+ */
+export async function serveBlob(deps: RegistryDeps, name: string, digest: Digest, use: BlobUse): Promise<BlobLocation> {
+  const cache = deps.edgeCache;
+  if (!cache?.cachesBlobs) return requireBlob(deps, name, digest, use);
+  const hit = await cache.blob(name, digest);
+  if (hit) return { digest, size: hit.size, dataKey: hit.dataKey };
+  const [linked, record] = await Promise.all([isLinked(deps, name, digest), readRecord(deps.store, digest)]);
+  if (!linked || !serves(record, use)) throw blobUnknown(name, digest);
+  if (record.state === "live") await cache.keepBlob(name, digest, { size: record.size, dataKey: record.dataKey });
+  return locationOf(record);
+}
+
 export async function linkBlob({ store }: RegistryDeps, name: string, blob: BlobLocation): Promise<void> {
   await store.put(keys.repoBlob(name, blob.digest), "", { metadata: { size: String(blob.size), data: blob.dataKey } });
 }

@@ -1,6 +1,7 @@
 // What every registry operation needs: the store and the registry's settings.
 import type { ObjectStore, PartUploads } from "../storage/types";
 import type { RepoPattern } from "../protocol/repo-patterns";
+import type { EdgeCache } from "./edge-cache";
 
 export interface RegistrySettings {
   /** Multipart part size in bytes; every part but the last has exactly this size (R2 requires it). */
@@ -28,4 +29,9 @@ export interface RegistryDeps {
    * `store`; null or absent when the backend cannot presign them (the R2 binding alone).
    */
   partUploads?: PartUploads | null;
+  /**
+   * The edge cache of the read paths (edge-cache.ts); null or absent when off or where there is no Cache API. Only
+   * the pull paths (`getManifest`, `serveBlob`) read it; nothing that decides a write may.
+   */
+  edgeCache?: EdgeCache | null;
 }

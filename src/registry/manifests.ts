@@ -207,19 +207,39 @@ function manifestKey(name: string, ref: Reference): string {
   return ref.kind === "tag" ? keys.tag(name, ref.tag) : keys.manifest(name, ref.digest);
 }
 
-/** HEAD/GET: the manifest with (`withBody`) or without its bytes. */
+/**
+ * HEAD/GET: the manifest with (`withBody`) or without its bytes. With the edge cache on for this kind of reference,
+ * a hit costs no storage read, and a miss reads the bytes (even for a HEAD: one read either way) to keep them.
+ */
 export async function getManifest(deps: RegistryDeps, name: string, ref: Reference, withBody: boolean): Promise<StoredManifest> {
+  const cache = deps.edgeCache;
+  if (cache?.cachesManifest(ref)) {
+    const hit = await cache.manifest(name, ref);
+    if (hit) return fromBytes(hit.digest, hit.mediaType, hit.bytes, withBody);
+  }
   const key = manifestKey(name, ref);
-  const obj = withBody ? await deps.store.get(key) : await deps.store.head(key);
+  const cacheable = !!cache?.cachesManifest(ref);
+  const obj = withBody || cacheable ? await deps.store.get(key) : await deps.store.head(key);
   if (!obj) unknown(name, ref);
   const digest = ref.kind === "digest" ? ref.digest : parseDigest(obj.metadata.digest ?? "");
-  if (!digest) throw new RegistryError("UNKNOWN", "stored tag is missing its digest");
-  return {
-    digest,
-    mediaType: obj.contentType ?? "application/vnd.oci.image.manifest.v1+json",
-    size: obj.size,
-    body: "body" in obj ? (obj.body as ReadableStream<Uint8Array>) : undefined,
-  };
+  const body = "body" in obj ? (obj.body as ReadableStream<Uint8Array>) : undefined;
+  if (!digest) {
+    await body?.cancel();
+    throw new RegistryError("UNKNOWN", "stored tag is missing its digest");
+  }
+  const mediaType = obj.contentType ?? "application/vnd.oci.image.manifest.v1+json";
+  // Every manifest was at most MAX_MANIFEST_BYTES when pushed; a larger object (the limit was lowered) streams.
+  if (cacheable && body && obj.size <= deps.settings.maxManifestBytes) {
+    const bytes = new Uint8Array(await new Response(body).arrayBuffer());
+    await cache!.keepManifest(name, ref, { digest, mediaType, bytes });
+    return fromBytes(digest, mediaType, bytes, withBody);
+  }
+  if (!withBody) await body?.cancel();
+  return { digest, mediaType, size: obj.size, body: withBody ? body : undefined };
+}
+
+function fromBytes(digest: Digest, mediaType: string, bytes: Uint8Array, withBody: boolean): StoredManifest {
+  return { digest, mediaType, size: bytes.byteLength, body: withBody ? new Blob([bytes]).stream() : undefined };
 }
 
 /** DELETE by tag removes the tag; DELETE by digest removes the manifest, every tag on it and its referrer entry. */

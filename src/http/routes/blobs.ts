@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import { RegistryError } from "../../protocol/errors";
 import { formatDigest, requireDigest } from "../../protocol/digest";
 import { parseRangeHeader, contentRangeHeader } from "../../protocol/ranges";
-import { requireBlob, unlinkBlob } from "../../registry/blobs";
+import { serveBlob, unlinkBlob } from "../../registry/blobs";
 import { requireRepository, type AppEnv } from "../context";
 
 export const blobRoutes = new Hono<AppEnv>();
@@ -13,7 +13,7 @@ blobRoutes.get("/v2/:name{.+}/blobs/:digest", requireRepository("pull"), async (
   const { deps } = runtime;
   const digest = requireDigest(c.req.param("digest"));
   // HEAD says unknown for a blob garbage collection tombstoned (a pusher must upload it again); GET still serves it.
-  const blob = await requireBlob(deps, name, digest, c.req.method === "HEAD" ? "head" : "get");
+  const blob = await serveBlob(deps, name, digest, c.req.method === "HEAD" ? "head" : "get");
   const d = formatDigest(digest);
   const base: Record<string, string> = {
     "Docker-Content-Digest": d,
