@@ -6,7 +6,8 @@
 // Reports MB/s of the whole upload, the final PUT's own seconds, and the registry process's CPU per MiB (Skiff: the
 // runtime workerd; distribution: its process), split into the PATCH phase and the final PUT.
 //
-//   npx tsx bench/chunked-upload.ts [--size-mib 1024] [--chunk-mib 16] [--rounds 2] [--only skiff]
+//   npx tsx bench/chunked-upload.ts [--size-mib 1024] [--chunk-mib 16] [--rounds 2] [--only skiff|distribution]
+//   (KEEP_OUT=1 keeps the work directory with skiff.log, wrangler's request log)
 import { mkdtempSync, rmSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
@@ -152,7 +153,8 @@ async function main() {
   } finally {
     await Promise.allSettled(regs.map((r) => r.reg.stop()));
     await s3.stop();
-    rmSync(out, { recursive: true, force: true });
+    if (process.env.KEEP_OUT) console.error(`kept ${out}`);
+    else rmSync(out, { recursive: true, force: true });
   }
 }
 
