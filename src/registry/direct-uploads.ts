@@ -133,7 +133,7 @@ export async function completeDirect(deps: RegistryDeps, session: UploadSession,
       throw err;
     }
     // The object is final now: its upload id is consumed, no URL can write it any more. Read it back once.
-    const actual = await hashStored(deps.store, content.key, digest.algorithm);
+    const actual = await hashStored(deps.store, content.key, digest.algorithm, size);
     if (actual !== digest.hex) {
       throw new RegistryError("DIGEST_INVALID", `content digest is ${digest.algorithm}:${actual}, not ${formatDigest(digest)}`, {
         expected: formatDigest(digest),

@@ -141,7 +141,7 @@ export async function completeUpload(
     }
     const obj = finished!;
     // 4. Verify exactly that object: its in-flight hash, or a read-back.
-    const actual = obj.hash?.algorithm === digest.algorithm ? obj.hash.hex : await hashStored(store, obj.key, digest.algorithm);
+    const actual = obj.hash?.algorithm === digest.algorithm ? obj.hash.hex : await hashStored(store, obj.key, digest.algorithm, obj.size);
     if (actual !== digest.hex) {
       await store.delete([...new Set([obj.key, ...owned])]).catch(() => {});
       await forgetUpload(deps, session).catch(() => {});
