@@ -36,15 +36,19 @@ export interface S3Settings {
   forcePathStyle: boolean;
 }
 
-/** Per-request timeout (until response headers): a stuck server must become a retryable error, not a hung request. */
-const REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * Per-request timeout (until response headers): a stuck server must become a retryable error, not a hung request.
+ * Not for a put that streams a client's body: its response comes only after the last byte, so its length is the
+ * client's pace (a 1 GiB docker push at 30 MB/s takes 36 s); the client's connection bounds it instead.
+ */
+export const REQUEST_TIMEOUT_MS = 30_000;
 /** HeadObject requests in flight while filling in list metadata. */
 const HEAD_CONCURRENCY = 8;
 
 /** Requests whose bodies go as UNSIGNED-PAYLOAD (see createS3Client). */
 const UNSIGNED_BODY_COMMANDS = new Set(["PutObjectCommand", "UploadPartCommand"]);
 
-export function createS3Client(s: S3Settings): S3Client {
+export function createS3Client(s: S3Settings, requestTimeoutMs = REQUEST_TIMEOUT_MS): S3Client {
   const client = new S3Client({
     endpoint: s.endpoint,
     region: s.region,
@@ -52,7 +56,7 @@ export function createS3Client(s: S3Settings): S3Client {
     forcePathStyle: s.forcePathStyle,
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
-    requestHandler: { requestTimeout: REQUEST_TIMEOUT_MS },
+    requestHandler: { requestTimeout: requestTimeoutMs },
   });
   // SigV4 signs a hash of the body unless told otherwise, and the SDK hashes bodies of 8 MiB and more (our parts)
   // in pure JavaScript instead of WebCrypto: a second, slow hash of bytes the registry already hashes natively
@@ -152,8 +156,12 @@ export class S3Store implements ObjectStore, PartUploads {
   private readonly bucket: string;
   private readonly prefix: string;
 
-  constructor(settings: S3Settings) {
-    this.client = createS3Client(settings);
+  /** `requestTimeoutMs`: tests shorten it to prove a streamed put outlives it. */
+  constructor(
+    settings: S3Settings,
+    private readonly requestTimeoutMs = REQUEST_TIMEOUT_MS,
+  ) {
+    this.client = createS3Client(settings, requestTimeoutMs);
     this.bucket = settings.bucket;
     this.prefix = settings.prefix;
   }
@@ -216,6 +224,7 @@ export class S3Store implements ObjectStore, PartUploads {
           // Unquoted: Ceph RGW (and DigitalOcean Spaces) compare the raw header and refuse a quoted etag with 412.
           IfMatch: opts.ifMatch,
         }),
+        { requestTimeout: value instanceof ReadableStream ? 0 : this.requestTimeoutMs },
       );
       return { key, size, etag: bareEtag(r.ETag), contentType: opts.contentType, metadata: opts.metadata ?? {} };
     } catch (err) {

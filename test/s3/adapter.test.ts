@@ -16,6 +16,25 @@ async function bodyText(store: S3Store, key: string): Promise<string | null> {
 }
 
 describe("S3Store: objects", () => {
+  it("lets a put that streams a slow client's body outlive the request timeout (its pace is the client's)", async () => {
+    const store = new S3Store(rgwSettings(), 1000);
+    const piece = pseudoRandomBytes(64 * 1024, 7);
+    let sent = 0;
+    // Four pieces, 700 ms apart: 2.1 s of body against a 1 s timeout.
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (sent === 4) return controller.close();
+        if (sent > 0) await new Promise((r) => setTimeout(r, 700));
+        sent++;
+        controller.enqueue(piece.slice());
+      },
+    });
+    const saved = await store.put("slow/body", body, { length: 4 * piece.byteLength });
+    expect(saved).not.toBeNull();
+    const back = await store.get("slow/body");
+    expect(await sha256Hex(new Uint8Array(await new Response(back!.body).arrayBuffer()))).toBe(await sha256Hex(concat(piece, piece, piece, piece)));
+  });
+
   it("answers etags bare (S3 quotes them), as R2 gives them", async () => {
     const store = new S3Store(rgwSettings());
     const put = await store.put("a/one", "hello");
