@@ -114,8 +114,11 @@ export async function pushMonolithic(base: string, repo: string, blob: Synthetic
   expect(await request("PUT", loc.href, { body: blob.chunks(), length: blob.size, headers: { "Content-Type": "application/octet-stream" } }), 201, "PUT blob");
 }
 
-/** Chunked: POST, PATCH chunks of `chunkSize` with Content-Range, then PUT ?digest= with an empty body. */
-export async function pushChunked(base: string, repo: string, blob: SyntheticBlob, chunkSize: number): Promise<void> {
+/**
+ * Chunked: POST, PATCH chunks of `chunkSize` with Content-Range, then PUT ?digest= with an empty body. Returns the
+ * final PUT's own time (where a registry verifies the digest of what it stored).
+ */
+export async function pushChunked(base: string, repo: string, blob: SyntheticBlob, chunkSize: number): Promise<{ finalPutMs: number }> {
   const hash = createHash("sha256");
   let loc = await startUpload(base, repo);
   for (let start = 0; start < blob.size; start += chunkSize) {
@@ -134,7 +137,9 @@ export async function pushChunked(base: string, repo: string, blob: SyntheticBlo
     loc = absolute(base, r.headers.location);
   }
   loc.searchParams.set("digest", `sha256:${hash.digest("hex")}`);
+  const t0 = performance.now();
   expect(await request("PUT", loc.href), 201, "PUT ?digest");
+  return { finalPutMs: performance.now() - t0 };
 }
 
 /** Fetches a blob, discarding the bytes; returns the byte count. */
@@ -157,6 +162,17 @@ export async function getDiscarding(url: string): Promise<number> {
       .on("error", reject);
     req.setTimeout(60_000, () => req.destroy(new Error(`GET ${url}: no progress for 60 s`)));
   });
+}
+
+/**
+ * Blob GET as a pulling client does it: the registry's answer, then, if it redirects, the Location followed (a
+ * presigned storage URL). Returns the bytes received and whether it was redirected.
+ */
+export async function getBlobFollowing(base: string, repo: string, digest: string): Promise<{ bytes: number; redirected: boolean }> {
+  const r = await request("GET", `${base}/v2/${repo}/blobs/${digest}`);
+  if (r.status === 200) return { bytes: r.body.byteLength, redirected: false };
+  if (r.status !== 307 && r.status !== 302) throw new Error(`GET blob ${digest}: ${r.status}`);
+  return { bytes: await getDiscarding(absolute(base, r.headers.location).href), redirected: true };
 }
 
 export async function deleteBlob(base: string, repo: string, digest: string): Promise<number> {

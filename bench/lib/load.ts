@@ -19,6 +19,8 @@ export interface LoadSpec {
   headers: Record<string, string>;
   connections: number;
   seconds: number;
+  /** Statuses that count as answered (default 200 only; e.g. 307 for a registry that redirects blob HEADs). */
+  okStatuses?: number[];
 }
 
 export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
@@ -33,7 +35,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
       const req = lib.request(spec.url, { method: spec.method, headers: spec.headers, agent }, (res) => {
         res.resume();
         res.on("end", () => {
-          if (res.statusCode !== 200) fail();
+          if (!(spec.okStatuses ?? [200]).includes(res.statusCode ?? 0)) fail();
           if (record) latencies.push(performance.now() - t0);
           resolve();
         });
