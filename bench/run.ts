@@ -8,7 +8,7 @@
 //            --big-sizes 256,1024 (its layer sizes)
 //            --only gc (garbage collection of >= 10,000 blobs and 2,000 manifests on Ceph RGW, gc.ts; writes bench/latest/gc.md)
 //            --out DIR (default bench/results/<time>)  --save-latest (also copy the summary to bench/latest/)
-//   npm run bench -- --backend s3    the production-shaped run on S3 (bench/s3.ts): Skiff and distribution on one
+//   npm run bench -- --backend s3    (sizes: --sizes, --docker-sizes, --raw-size, --chunked-sizes) the production-shaped run on S3 (bench/s3.ts): Skiff and distribution on one
 //                                    Ceph RGW behind a counting proxy; --backend s3,r2 runs both (S3 table first);
 //                                    r2 (this file's sections, the local R2 simulator) stays the default
 //
@@ -60,7 +60,7 @@ function parseOptions(argv: string[]): Options {
     if (i < 0) return undefined;
     return argv[i].includes("=") ? argv[i].split("=")[1] : argv[i + 1];
   };
-  const known = ["--backend", "--quick", "--rounds", "--sizes", "--raw-size", "--seconds", "--skip", "--only", "--big-sizes", "--out", "--save-latest"];
+  const known = ["--backend", "--chunked-sizes", "--docker-sizes", "--quick", "--rounds", "--sizes", "--raw-size", "--seconds", "--skip", "--only", "--big-sizes", "--out", "--save-latest"];
   for (const a of argv) if (a.startsWith("--") && !known.includes(a.split("=")[0])) throw new Error(`unknown option ${a}`);
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const backends = new Set((val("--backend") ?? "r2").split(",")) as Set<"r2" | "s3">;
@@ -478,6 +478,14 @@ async function mainS3(opts: Options): Promise<string> {
   const s3opts = { ...s3Defaults(opts.quick), out: opts.out, skip: opts.skipS3 };
   if (given("--rounds")) s3opts.rounds = opts.rounds;
   if (given("--seconds")) s3opts.seconds = opts.seconds;
+  const list = (name: string) => {
+    const i = argv.findIndex((a) => a === name || a.startsWith(`${name}=`));
+    return (argv[i].includes("=") ? argv[i].split("=")[1] : argv[i + 1]).split(",").map(Number);
+  };
+  if (given("--sizes")) s3opts.skopeoSizesMiB = list("--sizes");
+  if (given("--docker-sizes")) s3opts.dockerSizesMiB = list("--docker-sizes");
+  if (given("--raw-size")) s3opts.monoSizeMiB = opts.rawSizeMiB;
+  if (given("--chunked-sizes")) s3opts.chunkedSizesMiB = list("--chunked-sizes");
   let res: S3Results | undefined;
   try {
     res = await s3Run(s3opts);

@@ -90,6 +90,7 @@ export interface S3RequestRecord {
   p50ms: number;
   p99ms: number;
   errors: number;
+  warmupErrors: number;
   requests: number;
   /** Storage requests per request during the load (all senders). */
   storagePerRequest: number;
@@ -240,7 +241,7 @@ async function requestSection(opts: S3Options, stack: S3Stack, res: S3Results) {
           // runLoad's warm-up opens `connections` requests more than it records.
           const storagePerRequest = totalOf(m.storage) / Math.max(1, r.requests + r.errors + connections);
           res.requests.push({ op: c.op, connections, registry: reg.name, ...r, storagePerRequest });
-          log(`${c.op} c=${connections} ${reg.name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50ms.toFixed(2)} ms, p99 ${r.p99ms.toFixed(2)} ms, ${storagePerRequest.toFixed(2)} storage req each${r.errors ? `, ${r.errors} errors` : ""}`);
+          log(`${c.op} c=${connections} ${reg.name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50ms.toFixed(2)} ms, p99 ${r.p99ms.toFixed(2)} ms, ${storagePerRequest.toFixed(2)} storage req each${r.errors ? `, ${r.errors} errors` : ""}${r.warmupErrors ? `, ${r.warmupErrors} warm-up requests failed` : ""}`);
         });
       }
     }
@@ -374,6 +375,9 @@ export async function s3Run(opts: S3Options): Promise<S3Results> {
   const work = mkdtempSync(join(tmpdir(), "skiff-bench-s3-"));
   let stack: S3Stack | undefined;
   let engine: DockerEngine | undefined;
+  // Ctrl-C or a kill: stop RGW, wrangler, distribution and dockerd rather than leave them running.
+  const onSignal = () => void Promise.allSettled([engine?.stop(), stack?.stop()]).then(() => process.exit(130));
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(sig, onSignal);
   try {
     process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false"; // offline: skip Miniflare's fetch of the Request.cf data
     stack = await startS3Stack({ out: opts.out, work, countingProxy: true });
@@ -389,6 +393,7 @@ export async function s3Run(opts: S3Options): Promise<S3Results> {
       await clientSection("docker", opts, stack, res, work, engine);
     }
   } finally {
+    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(sig, onSignal);
     await engine?.stop().catch(() => {});
     await stack?.stop();
     rmSync(work, { recursive: true, force: true });
@@ -474,7 +479,10 @@ export function s3Report(res: S3Results): string {
         const s = res.requests.find((r) => r.op === op && r.connections === c && r.registry === "skiff");
         const d = res.requests.find((r) => r.op === op && r.connections === c && r.registry === "distribution");
         if (!s || !d) continue;
-        const err = s.errors || d.errors ? ` (errors: Skiff ${s.errors}, dist ${d.errors})` : "";
+        const err =
+          s.errors || d.errors || s.warmupErrors || d.warmupErrors
+            ? ` (errors: Skiff ${s.errors}, dist ${d.errors}; in the warm-up: Skiff ${s.warmupErrors}, dist ${d.warmupErrors})`
+            : "";
         L.push(`| ${op} | ${c} | ${f0(s.rps)} | ${f2(s.p50ms)} | ${f2(s.p99ms)} | ${f0(d.rps)} | ${f2(d.p50ms)} | ${f2(d.p99ms)} | ${f2(s.rps / d.rps)}${err} | ${f2(s.storagePerRequest)} / ${f2(d.storagePerRequest)} |`);
       }
     }
