@@ -62,7 +62,7 @@ export interface HttpResult {
 export function request(
   method: string,
   url: string,
-  opts: { headers?: Record<string, string>; body?: Iterable<Buffer> | Buffer | string; length?: number } = {},
+  opts: { headers?: Record<string, string>; body?: Iterable<Buffer> | Buffer | string; length?: number; timeoutMs?: number } = {},
 ): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...opts.headers };
@@ -78,7 +78,8 @@ export function request(
       res.on("error", reject);
     });
     // A Worker restarted by wrangler mid-upload can stop reading without answering: give up after a minute of silence.
-    req.setTimeout(60_000, () => req.destroy(new Error(`${method} ${url}: no progress for 60 s`)));
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${url}: no progress for ${timeoutMs / 1000} s`)));
     req.on("error", reject);
     (async () => {
       if (typeof body === "string" || Buffer.isBuffer(body)) req.end(body);
@@ -138,7 +139,9 @@ export async function pushChunked(base: string, repo: string, blob: SyntheticBlo
   }
   loc.searchParams.set("digest", `sha256:${hash.digest("hex")}`);
   const t0 = performance.now();
-  expect(await request("PUT", loc.href), 201, "PUT ?digest");
+  // The final PUT is silent while the registry verifies what it stored (a read-back of the whole blob, for some):
+  // give it 15 minutes, so a slow one is measured rather than cut off.
+  expect(await request("PUT", loc.href, { timeoutMs: 900_000 }), 201, "PUT ?digest");
   return { finalPutMs: performance.now() - t0 };
 }
 
