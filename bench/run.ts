@@ -8,8 +8,9 @@
 //            --big-sizes 256,1024 (its layer sizes)
 //            --only gc (garbage collection of >= 10,000 blobs and 2,000 manifests on Ceph RGW, gc.ts; writes bench/latest/gc.md)
 //            --out DIR (default bench/results/<time>)  --save-latest (also copy the summary to bench/latest/)
-//   npm run bench -- --backend s3    (sizes: --sizes, --docker-sizes, --raw-size, --chunked-sizes) the production-shaped run on S3 (bench/s3.ts): Skiff and distribution on one
-//                                    Ceph RGW behind a counting proxy; --backend s3,r2 runs both (S3 table first);
+//   npm run bench -- --backend s3    the production-shaped run on S3 (bench/s3.ts): Skiff and distribution on one
+//                                    Ceph RGW behind a counting proxy; sizes: --sizes (skopeo), --docker-sizes,
+//                                    --raw-size, --chunked-sizes; --backend s3,r2 runs both (S3 tables first);
 //                                    r2 (this file's sections, the local R2 simulator) stays the default
 //
 // Needs: docker-registry, skopeo, docker.io (dockerd), openssl (Debian packages). Not part of `npm test`.
