@@ -168,14 +168,26 @@ async function measureIdle(stack: S3Stack, seconds = 3): Promise<NonNullable<S3R
   };
 }
 
-/** A measurement that may fail (reported in the notes, the run goes on). */
+/**
+ * A measurement, tried up to 3 times (a keep-alive connection closed by the server as a request went out ends in
+ * "socket hang up"); one that fails 3 times is reported in the notes and the run goes on. `fn` records its results
+ * only once it has succeeded.
+ */
 async function attempt(what: string, res: S3Results, fn: () => Promise<void>): Promise<void> {
-  try {
-    await fn();
-  } catch (err) {
-    const msg = (err as Error).message.replace(/\s+/g, " ").slice(0, 500);
-    res.notes.push(`${what}: FAILED, not measured: ${msg}`);
-    log(`${what} failed: ${msg}`);
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const msg = (err as Error).message.replace(/\s+/g, " ").slice(0, 500);
+      if (i >= 3) {
+        res.notes.push(`${what}: FAILED 3 times, not measured: ${msg}`);
+        log(`${what} failed 3 times: ${msg}`);
+        return;
+      }
+      res.notes.push(`${what}: retried after: ${msg}`);
+      log(`${what} failed, retrying: ${msg}`);
+      await sleep(2000);
+    }
   }
 }
 
