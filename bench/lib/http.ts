@@ -59,10 +59,27 @@ export interface HttpResult {
 }
 
 /** One request; `body` is sent with backpressure and an exact Content-Length unless `chunked`. */
-export function request(
+export async function request(
   method: string,
   url: string,
   opts: { headers?: Record<string, string>; body?: Iterable<Buffer> | Buffer | string; length?: number; timeoutMs?: number } = {},
+): Promise<HttpResult> {
+  try {
+    return await requestOnce(method, url, opts);
+  } catch (err) {
+    // A kept-alive connection the server closed as the request went out (wrangler's dev proxy does that after a few
+    // idle seconds): sent again once on a new connection, when the body can be sent again.
+    const e = err as NodeJS.ErrnoException & { reusedSocket?: boolean };
+    const replayable = opts.body === undefined || typeof opts.body === "string" || Buffer.isBuffer(opts.body);
+    if (e.reusedSocket && e.code === "ECONNRESET" && replayable) return requestOnce(method, url, opts);
+    throw err;
+  }
+}
+
+function requestOnce(
+  method: string,
+  url: string,
+  opts: { headers?: Record<string, string>; body?: Iterable<Buffer> | Buffer | string; length?: number; timeoutMs?: number },
 ): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...opts.headers };
@@ -80,7 +97,7 @@ export function request(
     // A Worker restarted by wrangler mid-upload can stop reading without answering: give up after a minute of silence.
     const timeoutMs = opts.timeoutMs ?? 60_000;
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${url}: no progress for ${timeoutMs / 1000} s`)));
-    req.on("error", reject);
+    req.on("error", (err) => reject(Object.assign(err, { reusedSocket: req.reusedSocket })));
     (async () => {
       if (typeof body === "string" || Buffer.isBuffer(body)) req.end(body);
       else if (body === undefined) req.end();
