@@ -8,15 +8,14 @@
 //   skiff push, chunked      `--no-direct --chunk-size 95`: PATCH chunks under a Free/Pro zone's 100 MB cap, on both
 // and Skiff's Worker CPU per MiB for the direct path: all of it, and without the final PUT's read-back (the window
 // of the final PUT, from the CLI's JSON timings, integrated over a 50 ms sampler of the runtime workerd's CPU).
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { AbortMultipartUploadCommand, DeleteObjectsCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { startLocalS3, type LocalS3 } from "../scripts/lib/dev-server";
 import { cpuMs, run } from "../scripts/lib/processes";
 import { startDockerd, type DockerEngine } from "../test/support/docker";
 import { makeOciLayout, type OciImage } from "../test/support/oci-layout";
 import { dockerLoad, dockerPush, skopeoPush } from "./lib/clients";
-import { startDistribution, startSkiff, type Registry, type SkiffRegistry } from "./lib/servers";
+import type { Registry } from "./lib/servers";
+import { startS3Stack, type S3Stack } from "./lib/s3-stack";
 import { MiB, mbps, median } from "./lib/stats";
 
 export type BigPushClient = "skopeo" | "docker" | "skiff-direct" | "skiff-chunked";
@@ -99,62 +98,14 @@ function cpuBetween(samples: { t: number; cpu: number }[], t0: number, t1: numbe
   return at(t1) - at(t0);
 }
 
-/**
- * Empties the bucket (every object, every unfinished multipart upload) between pushes, for two reasons: the next push
- * must upload again rather than skip or mount, and the local RGW's store (bluestore in a 20 GiB file here) must not
- * fill up: a full Ceph OSD blocks writes, and a push then hangs.
- */
-async function wipeBucket(s3: LocalS3): Promise<void> {
-  const client = new S3Client({
-    endpoint: s3.endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.vars.S3_ACCESS_KEY_ID, secretAccessKey: s3.vars.S3_SECRET_ACCESS_KEY },
-  });
-  const Bucket = s3.vars.S3_BUCKET;
-  try {
-    for (let token: string | undefined; ; ) {
-      const page = await client.send(new ListObjectsV2Command({ Bucket, ContinuationToken: token }));
-      const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
-      if (keys.length) await client.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects: keys, Quiet: true } }));
-      if (!page.IsTruncated) break;
-      token = page.NextContinuationToken;
-    }
-    const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket }));
-    for (const u of uploads.Uploads ?? []) await client.send(new AbortMultipartUploadCommand({ Bucket, Key: u.Key!, UploadId: u.UploadId! }));
-  } finally {
-    client.destroy();
-  }
-}
-
 export async function bigPushSection(opts: { rounds: number; sizesMiB: number[]; out: string; skipDocker: boolean }): Promise<BigPushResults> {
   const res: BigPushResults = { records: [], notes: [] };
   const work = mkdtempSync(join(opts.out, "big-push-"));
-  let s3: LocalS3 | undefined;
-  let skiff: SkiffRegistry | undefined;
-  let dist: Registry | undefined;
+  let stack: S3Stack | undefined;
   let engine: DockerEngine | undefined;
   try {
-    // bluestore in a 20 GiB file rather than the default 4 GiB memstore: 1 GiB pushes, and distribution's copies.
-    process.env.OSD_STORE ??= "bluestore";
-    s3 = await startLocalS3();
-    const rgw = new URL(s3.endpoint);
-    // MAX_REQUEST_BODY_MB=5000 stands for an Enterprise zone whose cap was raised: skopeo and docker send each layer
-    // in one request, so without it they could not push these layers into Skiff at all (that is the point of skiff push).
-    skiff = await startSkiff(opts.out, { ...s3.vars, MAX_REQUEST_BODY_MB: "5000" });
-    mkdirSync(join(work, "dist"));
-    dist = await startDistribution(join(work, "dist"), [
-      "  s3:",
-      `    accesskey: ${JSON.stringify(s3.vars.S3_ACCESS_KEY_ID)}`,
-      `    secretkey: ${JSON.stringify(s3.vars.S3_SECRET_ACCESS_KEY)}`,
-      "    region: us-east-1",
-      `    regionendpoint: ${JSON.stringify(rgw.origin)}`,
-      `    bucket: ${JSON.stringify(s3.vars.S3_BUCKET)}`,
-      "    secure: false",
-      "    v4auth: true",
-      "    rootdirectory: /distribution",
-      "  redirect: { disable: false }",
-    ]);
+    stack = await startS3Stack({ out: opts.out, work, countingProxy: false });
+    const { s3, skiff, dist } = stack;
     log(`big-push: Skiff (S3) ${skiff.url}, distribution (S3) ${dist.url}, RGW ${s3.endpoint}`);
     if (!opts.skipDocker) engine = await startDockerd();
     // The runtime workerd's own idle CPU (timers of wrangler dev's runtime), subtracted from every sample below.
@@ -208,7 +159,7 @@ export async function bigPushSection(opts: { rounds: number; sizesMiB: number[];
             res.records.push(rec);
             log(`big-push ${client} ${size} MiB → ${reg.name} r${round}: ${rec.mbps.toFixed(0)} MB/s${rec.workerCpuMs !== undefined ? `, worker CPU ${(rec.workerCpuMs / size).toFixed(3)} ms/MiB` : ""}${completeWindow(summary)}`);
             // The next push must upload again rather than skip or mount (digests are the same every round).
-            await wipeBucket(s3);
+            await stack.wipe();
           } catch (err) {
             const msg = (err as Error).message.replace(/\s+/g, " ").slice(0, 400);
             res.notes.push(`${client} ${size} MiB → ${reg.name} round ${round}: FAILED: ${msg}`);
@@ -219,8 +170,8 @@ export async function bigPushSection(opts: { rounds: number; sizesMiB: number[];
       rmSync(img.dir, { recursive: true, force: true });
     }
   } finally {
-    await Promise.allSettled([engine?.stop(), skiff?.stop(), dist?.stop()]);
-    await s3?.stop();
+    await engine?.stop().catch(() => {});
+    await stack?.stop();
     rmSync(work, { recursive: true, force: true });
   }
   return res;

@@ -8,6 +8,10 @@
 //            --big-sizes 256,1024 (its layer sizes)
 //            --only gc (garbage collection of >= 10,000 blobs and 2,000 manifests on Ceph RGW, gc.ts; writes bench/latest/gc.md)
 //            --out DIR (default bench/results/<time>)  --save-latest (also copy the summary to bench/latest/)
+//   npm run bench -- --backend s3    the production-shaped run on S3 (bench/s3.ts): Skiff and distribution on one
+//                                    Ceph RGW behind a counting proxy; sizes: --sizes (skopeo), --docker-sizes,
+//                                    --raw-size, --chunked-sizes; --backend s3,r2 runs both (S3 tables first);
+//                                    r2 (this file's sections, the local R2 simulator) stays the default
 //
 // Needs: docker-registry, skopeo, docker.io (dockerd), openssl (Debian packages). Not part of `npm test`.
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -26,6 +30,7 @@ import { MiB, mbps, median } from "./lib/stats";
 import { report } from "./lib/report";
 import { bigPushReport, bigPushSection, type BigPushResults } from "./big-push";
 import { GC_BENCH_DEFAULTS, gcReport, gcSection, saveGcReport, type GcBenchResults } from "./gc";
+import { S3_SECTIONS, s3Defaults, s3Report, s3Run, type S3Results } from "./s3";
 
 // ---- options ----
 interface Options {
@@ -41,6 +46,10 @@ interface Options {
   skipBigPushDocker: boolean;
   out: string;
   saveLatest: boolean;
+  /** Which runs: "r2" (the sections below, on the local R2 simulator) and/or "s3" (bench/s3.ts). */
+  backends: Set<"r2" | "s3">;
+  /** --skip/--only as given, for the s3 run's own sections. */
+  skipS3: Set<string>;
 }
 
 const SECTIONS = ["bundle", "raw", "requests", "skopeo", "docker", "floor", "big-push", "gc"];
@@ -52,10 +61,15 @@ function parseOptions(argv: string[]): Options {
     if (i < 0) return undefined;
     return argv[i].includes("=") ? argv[i].split("=")[1] : argv[i + 1];
   };
-  const known = ["--quick", "--rounds", "--sizes", "--raw-size", "--seconds", "--skip", "--only", "--big-sizes", "--out", "--save-latest"];
+  const known = ["--backend", "--chunked-sizes", "--docker-sizes", "--quick", "--rounds", "--sizes", "--raw-size", "--seconds", "--skip", "--only", "--big-sizes", "--out", "--save-latest"];
   for (const a of argv) if (a.startsWith("--") && !known.includes(a.split("=")[0])) throw new Error(`unknown option ${a}`);
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const backends = new Set((val("--backend") ?? "r2").split(",")) as Set<"r2" | "s3">;
+  for (const b of backends) if (b !== "r2" && b !== "s3") throw new Error(`--backend: r2, s3 or s3,r2 (got ${b})`);
+  const only = val("--only")?.split(",");
   return {
+    backends,
+    skipS3: only ? new Set(S3_SECTIONS.filter((x) => !only.includes(x))) : new Set((val("--skip") ?? "").split(",").filter(Boolean)),
     quick,
     rounds: Number(val("--rounds") ?? (quick ? 2 : 3)),
     sizesMiB: (val("--sizes") ?? (quick ? "1,16" : "1,64,256,1024")).split(",").map(Number),
@@ -458,9 +472,50 @@ async function floorSection(opts: Options, work: string, res: Results) {
 
 // ---- main ----
 
+/** The s3 run (bench/s3.ts): results/<time>/s3-results.json, s3.md; with --save-latest also bench/latest/s3.md. */
+async function mainS3(opts: Options): Promise<string> {
+  const argv = process.argv.slice(2);
+  const given = (name: string) => argv.some((a) => a === name || a.startsWith(`${name}=`));
+  const s3opts = { ...s3Defaults(opts.quick), out: opts.out, skip: opts.skipS3 };
+  if (given("--rounds")) s3opts.rounds = opts.rounds;
+  if (given("--seconds")) s3opts.seconds = opts.seconds;
+  const list = (name: string) => {
+    const i = argv.findIndex((a) => a === name || a.startsWith(`${name}=`));
+    return (argv[i].includes("=") ? argv[i].split("=")[1] : argv[i + 1]).split(",").map(Number);
+  };
+  if (given("--sizes")) s3opts.skopeoSizesMiB = list("--sizes");
+  if (given("--docker-sizes")) s3opts.dockerSizesMiB = list("--docker-sizes");
+  if (given("--raw-size")) s3opts.monoSizeMiB = opts.rawSizeMiB;
+  if (given("--chunked-sizes")) s3opts.chunkedSizesMiB = list("--chunked-sizes");
+  let res: S3Results | undefined;
+  try {
+    res = await s3Run(s3opts);
+  } finally {
+    if (res) writeFileSync(join(opts.out, "s3-results.json"), JSON.stringify(res, null, 2) + "\n");
+  }
+  const markdown = s3Report(res);
+  writeFileSync(join(opts.out, "s3.md"), markdown);
+  if (opts.saveLatest) {
+    const latest = join(new URL(".", import.meta.url).pathname, "latest");
+    mkdirSync(latest, { recursive: true });
+    copyFileSync(join(opts.out, "s3.md"), join(latest, "s3.md"));
+    copyFileSync(join(opts.out, "s3-results.json"), join(latest, "s3-results.json"));
+    log(`copied the s3 summary to ${latest}/s3.md`);
+  }
+  return markdown;
+}
+
 async function main() {
   const opts = parseOptions(process.argv.slice(2));
   mkdirSync(opts.out, { recursive: true });
+  // The S3 run first: its table leads the summary.
+  const s3Markdown = opts.backends.has("s3") ? await mainS3(opts) : "";
+  if (!opts.backends.has("r2")) {
+    writeFileSync(join(opts.out, "summary.md"), s3Markdown);
+    console.log(s3Markdown);
+    log(`results in ${opts.out}`);
+    return;
+  }
   const work = mkdtempSync(join(tmpdir(), "skiff-bench-"));
   const res: Results = {
     meta: {
@@ -538,14 +593,17 @@ async function main() {
   const { markdown: sideBySideMarkdown, svg } = report(res);
   let markdown = res.bigPush ? `${sideBySideMarkdown}\n${bigPushReport(res.bigPush)}` : sideBySideMarkdown;
   if (res.gc) markdown += `\n${gcReport(res.gc)}`;
-  writeFileSync(join(opts.out, "summary.md"), markdown);
+  writeFileSync(join(opts.out, "r2.md"), markdown);
+  writeFileSync(join(opts.out, "summary.md"), s3Markdown ? `${s3Markdown}\n${markdown}` : markdown);
   writeFileSync(join(opts.out, "throughput.svg"), svg);
-  console.log(markdown);
+  console.log(s3Markdown ? `${s3Markdown}\n${markdown}` : markdown);
   log(`results in ${opts.out} (${res.meta.seconds} s)`);
   if (opts.saveLatest) {
     const latest = join(new URL(".", import.meta.url).pathname, "latest");
     mkdirSync(latest, { recursive: true });
-    for (const f of ["results.json", "summary.md", "throughput.svg"]) copyFileSync(join(opts.out, f), join(latest, f));
+    // summary.md in bench/latest stays the r2 run's (bench/latest/s3.md has the s3 one).
+    copyFileSync(join(opts.out, "r2.md"), join(latest, "summary.md"));
+    for (const f of ["results.json", "throughput.svg"]) copyFileSync(join(opts.out, f), join(latest, f));
     log(`copied to ${latest}`);
   }
 }

@@ -59,10 +59,27 @@ export interface HttpResult {
 }
 
 /** One request; `body` is sent with backpressure and an exact Content-Length unless `chunked`. */
-export function request(
+export async function request(
   method: string,
   url: string,
-  opts: { headers?: Record<string, string>; body?: Iterable<Buffer> | Buffer | string; length?: number } = {},
+  opts: { headers?: Record<string, string>; body?: Iterable<Buffer> | Buffer | string; length?: number; timeoutMs?: number } = {},
+): Promise<HttpResult> {
+  try {
+    return await requestOnce(method, url, opts);
+  } catch (err) {
+    // A kept-alive connection the server closed as the request went out (wrangler's dev proxy does that after a few
+    // idle seconds): sent again once on a new connection, when the body can be sent again.
+    const e = err as NodeJS.ErrnoException & { reusedSocket?: boolean };
+    const replayable = opts.body === undefined || typeof opts.body === "string" || Buffer.isBuffer(opts.body);
+    if (e.reusedSocket && e.code === "ECONNRESET" && replayable) return requestOnce(method, url, opts);
+    throw err;
+  }
+}
+
+function requestOnce(
+  method: string,
+  url: string,
+  opts: { headers?: Record<string, string>; body?: Iterable<Buffer> | Buffer | string; length?: number; timeoutMs?: number },
 ): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...opts.headers };
@@ -78,8 +95,9 @@ export function request(
       res.on("error", reject);
     });
     // A Worker restarted by wrangler mid-upload can stop reading without answering: give up after a minute of silence.
-    req.setTimeout(60_000, () => req.destroy(new Error(`${method} ${url}: no progress for 60 s`)));
-    req.on("error", reject);
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${url}: no progress for ${timeoutMs / 1000} s`)));
+    req.on("error", (err) => reject(Object.assign(err, { reusedSocket: req.reusedSocket })));
     (async () => {
       if (typeof body === "string" || Buffer.isBuffer(body)) req.end(body);
       else if (body === undefined) req.end();
@@ -114,8 +132,11 @@ export async function pushMonolithic(base: string, repo: string, blob: Synthetic
   expect(await request("PUT", loc.href, { body: blob.chunks(), length: blob.size, headers: { "Content-Type": "application/octet-stream" } }), 201, "PUT blob");
 }
 
-/** Chunked: POST, PATCH chunks of `chunkSize` with Content-Range, then PUT ?digest= with an empty body. */
-export async function pushChunked(base: string, repo: string, blob: SyntheticBlob, chunkSize: number): Promise<void> {
+/**
+ * Chunked: POST, PATCH chunks of `chunkSize` with Content-Range, then PUT ?digest= with an empty body. Returns the
+ * final PUT's own time (where a registry verifies the digest of what it stored).
+ */
+export async function pushChunked(base: string, repo: string, blob: SyntheticBlob, chunkSize: number): Promise<{ finalPutMs: number }> {
   const hash = createHash("sha256");
   let loc = await startUpload(base, repo);
   for (let start = 0; start < blob.size; start += chunkSize) {
@@ -134,7 +155,11 @@ export async function pushChunked(base: string, repo: string, blob: SyntheticBlo
     loc = absolute(base, r.headers.location);
   }
   loc.searchParams.set("digest", `sha256:${hash.digest("hex")}`);
-  expect(await request("PUT", loc.href), 201, "PUT ?digest");
+  const t0 = performance.now();
+  // The final PUT is silent while the registry verifies what it stored (a read-back of the whole blob, for some):
+  // give it 15 minutes, so a slow one is measured rather than cut off.
+  expect(await request("PUT", loc.href, { timeoutMs: 900_000 }), 201, "PUT ?digest");
+  return { finalPutMs: performance.now() - t0 };
 }
 
 /** Fetches a blob, discarding the bytes; returns the byte count. */
@@ -157,6 +182,17 @@ export async function getDiscarding(url: string): Promise<number> {
       .on("error", reject);
     req.setTimeout(60_000, () => req.destroy(new Error(`GET ${url}: no progress for 60 s`)));
   });
+}
+
+/**
+ * Blob GET as a pulling client does it: the registry's answer, then, if it redirects, the Location followed (a
+ * presigned storage URL). Returns the bytes received and whether it was redirected.
+ */
+export async function getBlobFollowing(base: string, repo: string, digest: string): Promise<{ bytes: number; redirected: boolean }> {
+  const r = await request("GET", `${base}/v2/${repo}/blobs/${digest}`);
+  if (r.status === 200) return { bytes: r.body.byteLength, redirected: false };
+  if (r.status !== 307 && r.status !== 302) throw new Error(`GET blob ${digest}: ${r.status}`);
+  return { bytes: await getDiscarding(absolute(base, r.headers.location).href), redirected: true };
 }
 
 export async function deleteBlob(base: string, repo: string, digest: string): Promise<number> {

@@ -8,6 +8,8 @@ import { percentile } from "./stats";
 export interface LoadResult {
   requests: number;
   errors: number;
+  /** Warm-up requests (one per connection, not measured) that failed or timed out. */
+  warmupErrors: number;
   rps: number;
   p50ms: number;
   p99ms: number;
@@ -19,6 +21,8 @@ export interface LoadSpec {
   headers: Record<string, string>;
   connections: number;
   seconds: number;
+  /** Statuses that count as answered (default 200 only; e.g. 307 for a registry that redirects blob HEADs). */
+  okStatuses?: number[];
 }
 
 export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
@@ -33,7 +37,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
       const req = lib.request(spec.url, { method: spec.method, headers: spec.headers, agent }, (res) => {
         res.resume();
         res.on("end", () => {
-          if (res.statusCode !== 200) fail();
+          if (!(spec.okStatuses ?? [200]).includes(res.statusCode ?? 0)) fail();
           if (record) latencies.push(performance.now() - t0);
           resolve();
         });
@@ -42,10 +46,13 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
         fail();
         resolve();
       });
+      // A request that never gets an answer (seen under wrangler dev at 32 clients) counts as an error, not a hang.
+      req.setTimeout(30_000, () => req.destroy(new Error("no answer in 30 s")));
       req.end();
     });
   // Warm-up: open every connection (TLS handshakes are not what is measured).
-  await Promise.all(Array.from({ length: spec.connections }, () => one(false, [], () => {})));
+  let warmupErrors = 0;
+  await Promise.all(Array.from({ length: spec.connections }, () => one(false, [], () => warmupErrors++)));
   const latencies: number[] = [];
   let errors = 0;
   const deadline = performance.now() + spec.seconds * 1000;
@@ -58,5 +65,5 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const elapsed = (performance.now() - t0) / 1000;
   agent.destroy();
   latencies.sort((a, b) => a - b);
-  return { requests: latencies.length, errors, rps: latencies.length / elapsed, p50ms: percentile(latencies, 50), p99ms: percentile(latencies, 99) };
+  return { requests: latencies.length, errors, warmupErrors, rps: latencies.length / elapsed, p50ms: percentile(latencies, 50), p99ms: percentile(latencies, 99) };
 }

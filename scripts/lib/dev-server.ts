@@ -285,6 +285,8 @@ export interface LocalS3 {
   endpoint: string;
   /** Worker variables that point Skiff at it (STORAGE_BACKEND=s3, S3_*). */
   vars: Record<string, string>;
+  /** The cluster's directory (config, logs, `run/*.pid` of ceph-mon, ceph-osd and radosgw: the bench reads their CPU). */
+  cephDir: string;
   /** Stops the daemons and deletes the data. */
   stop(): Promise<void>;
 }
@@ -315,6 +317,7 @@ export async function startLocalS3(opts: { bucket?: string; log?: (s: string) =>
   const endpoint = /^S3_ENDPOINT=(.*)$/m.exec(await readFile(path.join(env.CEPH_DIR, "env"), "utf8"))![1];
   return {
     endpoint,
+    cephDir: env.CEPH_DIR,
     vars: {
       STORAGE_BACKEND: "s3",
       S3_ENDPOINT: endpoint,
