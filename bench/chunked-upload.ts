@@ -11,10 +11,10 @@
 import { mkdtempSync, rmSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
-import { AbortMultipartUploadCommand, DeleteObjectsCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { startLocalS3, type LocalS3 } from "../scripts/lib/dev-server";
 import { cpuMs } from "../scripts/lib/processes";
 import { request, SyntheticBlob } from "./lib/http";
+import { wipeBucket } from "./lib/s3-stack";
 import { startDistribution, startSkiff, type Registry } from "./lib/servers";
 import { MiB, median } from "./lib/stats";
 
@@ -28,23 +28,6 @@ const ROUNDS = Number(arg("rounds", "2"));
 const ONLY = arg("only", "");
 const log = (...a: unknown[]) => console.error(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
 
-async function wipe(s3: LocalS3) {
-  const c = new S3Client({ endpoint: s3.endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: s3.vars.S3_ACCESS_KEY_ID, secretAccessKey: s3.vars.S3_SECRET_ACCESS_KEY } });
-  const Bucket = s3.vars.S3_BUCKET;
-  try {
-    for (let token: string | undefined; ; ) {
-      const page = await c.send(new ListObjectsV2Command({ Bucket, ContinuationToken: token }));
-      const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
-      if (keys.length) await c.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects: keys, Quiet: true } }));
-      if (!page.IsTruncated) break;
-      token = page.NextContinuationToken;
-    }
-    const ups = await c.send(new ListMultipartUploadsCommand({ Bucket }));
-    for (const u of ups.Uploads ?? []) await c.send(new AbortMultipartUploadCommand({ Bucket, Key: u.Key!, UploadId: u.UploadId! }));
-  } finally {
-    c.destroy();
-  }
-}
 
 interface Rec {
   registry: string;
@@ -129,14 +112,14 @@ async function main() {
             r = await upload(reg, pid, how, fresh, `bench/c${round}-${how}`);
           } catch (err) {
             log(`${reg.name} ${how} r${round}: FAILED: ${(err as Error).message}`);
-            await wipe(s3);
+            await wipeBucket(s3);
             continue;
           }
           recs.push(r);
           log(
             `${reg.name} ${how} r${round}: ${((SIZE / 1e6) / (r.ms / 1000)).toFixed(0)} MB/s, final PUT ${(r.putMs / 1000).toFixed(2)} s, CPU ms/MiB: PATCH phase ${(r.patchCpu / (SIZE / MiB)).toFixed(3)}, final PUT ${(r.putCpu / (SIZE / MiB)).toFixed(3)}`,
           );
-          await wipe(s3);
+          await wipeBucket(s3);
         }
       }
     }

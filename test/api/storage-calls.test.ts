@@ -51,18 +51,21 @@ async function pushImageCounted(app: CountedApp, repo: string, layers: number) {
   return { ...steps, manifest, digest: await digestOf(manifestBytes(doc)), layer: descriptors[0].digest };
 }
 
+/** Storage calls of one request that must answer 200 (its body read to the end). */
+const countedCall = (app: ReturnType<typeof countedApp>) => (path: string, method = "GET") =>
+  app.count(async () => {
+    const res = await app.call(path, { method });
+    expect(res.status, `${method} ${path}`).toBe(200);
+    await res.arrayBuffer();
+  });
+
 describe("storage calls per operation (no edge cache)", () => {
   const app = countedApp();
 
   it("pulls: manifest GET/HEAD by tag and digest 1, blob HEAD 2 (one round trip), blob GET streamed 3", async () => {
     const repo = uniqueRepo("calls");
     const image = await pushImageCounted(app, repo, 1);
-    const n = (path: string, method = "GET") =>
-      app.count(async () => {
-        const res = await app.call(path, { method });
-        expect(res.status, `${method} ${path}`).toBe(200);
-        await res.arrayBuffer();
-      });
+    const n = countedCall(app);
     expect(await n(`/v2/${repo}/manifests/v1`)).toBeLessThanOrEqual(1);
     expect(await n(`/v2/${repo}/manifests/v1`, "HEAD")).toBeLessThanOrEqual(1);
     expect(await n(`/v2/${repo}/manifests/${image.digest}`)).toBeLessThanOrEqual(1);
@@ -108,12 +111,7 @@ describe.skipIf(!hasCacheApi)("storage calls with a warm edge cache", () => {
   it("manifest GET and HEAD by digest, blob HEAD and GET redirect: 0 storage calls", async () => {
     const repo = uniqueRepo("calls");
     const image = await pushImageCounted(app, repo, 1);
-    const n = (path: string, method = "GET") =>
-      app.count(async () => {
-        const res = await app.call(path, { method });
-        expect(res.status, `${method} ${path}`).toBe(200);
-        await res.arrayBuffer();
-      });
+    const n = countedCall(app);
     expect(await n(`/v2/${repo}/manifests/${image.digest}`)).toBe(1); // cold
     expect(await n(`/v2/${repo}/manifests/${image.digest}`)).toBe(0);
     expect(await n(`/v2/${repo}/manifests/${image.digest}`, "HEAD")).toBe(0);
