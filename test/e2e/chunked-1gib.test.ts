@@ -156,7 +156,11 @@ function defineCase(backend: "s3" | "r2") {
       if (backend === "s3" && unavailable("ceph")) return; // its tests skip (or fail in CI) with the reason
       const port = await freePort();
       if (backend === "s3") {
-        server = await startDevScript("dev-s3.ts", [], { PORT: String(port) });
+        // start:s3 makes its Ceph cluster under TMPDIR. Under npm test that is the run's SKIFF_RGW_DIR, which
+        // scripts/test.mjs sweeps after every vitest process: a vitest killed by the stall watchdog (which leaves the
+        // script no time to stop its daemons) leaves no Ceph daemon behind.
+        const rgwDir = process.env.SKIFF_RGW_DIR;
+        server = await startDevScript("dev-s3.ts", [], { PORT: String(port), ...(rgwDir ? { TMPDIR: rgwDir } : {}) });
       } else {
         persist = await tempDir("dev-r2");
         server = await startDevScript("dev.ts", ["--port", String(port), "--persist-to", persist], {});
