@@ -28,10 +28,10 @@ async function main() {
     await local?.stop();
     throw err;
   }
-  process.stdout.write(banner(skiff));
   // The endpoint's origin only: a URL given by hand may carry credentials (the worker refuses those anyway).
   const endpoint = vars.S3_ENDPOINT ? (URL.canParse(vars.S3_ENDPOINT) ? new URL(vars.S3_ENDPOINT).origin : "(an invalid S3_ENDPOINT)") : `AWS ${vars.S3_REGION}`;
-  console.log(` Storage: S3 at ${endpoint}, bucket ${vars.S3_BUCKET}${local ? " (local Ceph RGW, discarded on exit)" : ""}`);
+  const where = `S3 at ${endpoint}, bucket ${vars.S3_BUCKET}${local ? " (local Ceph RGW, discarded on exit)" : ""}`;
+  process.stdout.write(banner(skiff, { backend: "s3", where }));
   await serveUntilStopped(skiff, async () => {
     await local?.stop();
   });

@@ -117,6 +117,10 @@ export function wranglerDev(opts: {
     cwd: PROJECT_ROOT,
     env: {
       WRANGLER_SEND_METRICS: "false",
+      // Miniflare fetches the `Request.cf` placeholder from workers.cloudflare.com at every start (offline: a
+      // getaddrinfo ENOTFOUND stack trace, twice). Skiff reads nothing from request.cf, so the built-in placeholder
+      // does. This is Miniflare's switch for it; a value set in the environment wins.
+      CLOUDFLARE_CF_FETCH_ENABLED: process.env.CLOUDFLARE_CF_FETCH_ENABLED ?? "false",
       NO_COLOR: process.env.NO_COLOR ?? "1",
       // wrangler 4.86's DevTools inspector proxy turns on the runtime's Network domain and posts every event to
       // wrangler's Node process as a new HTTP request whose socket stays open: one per 4 KiB of every S3 response
@@ -227,14 +231,23 @@ export async function startSkiff(opts: StartSkiffOptions = {}): Promise<SkiffHan
   return handle;
 }
 
-/** The text `npm start` prints once Skiff is up. */
-export function banner(s: SkiffHandle): string {
+/** Where a started Skiff keeps its bytes, as its banner tells it. */
+export type BannerStorage =
+  | { backend: "r2" }
+  /** `where`: e.g. "S3 at http://127.0.0.1:7480, bucket skiff (local Ceph RGW, discarded on exit)" */
+  | { backend: "s3"; where: string };
+
+/** The text `npm start` (local R2 bucket) and `npm run start:s3` print once Skiff is up. */
+export function banner(s: SkiffHandle, storage: BannerStorage = { backend: "r2" }): string {
   const reg = s.registry;
+  const persisted = s.persistTo.startsWith(PROJECT_ROOT + path.sep) ? path.relative(PROJECT_ROOT, s.persistTo) : s.persistTo;
   return [
     "",
     "============================================================================================",
     ` Skiff is running at ${s.url}`,
-    ` Local R2 bucket persisted in ${s.persistTo.startsWith(PROJECT_ROOT + path.sep) ? path.relative(PROJECT_ROOT, s.persistTo) : s.persistTo} (offline, no account needed)`,
+    storage.backend === "r2"
+      ? ` Local R2 bucket persisted in ${persisted} (offline, no account needed)`
+      : ` Storage: ${storage.where}`,
     "",
     ...(s.auth?.bannerLines ?? LOCAL_AUTH.bannerLines).map((l) => ` ${l}`),
     "",
@@ -246,7 +259,9 @@ export function banner(s: SkiffHandle): string {
     `   ctr (containerd 1.6 uses plain http for 127.0.0.1): --hosts-dir DIR with DIR/${reg}/hosts.toml:`,
     `     server = "${s.url}"  +  [host."${s.url}"] skip_verify = true`,
     "",
-    " Ctrl-C stops it. Options: --port N, --persist-to DIR. DevTools (off: it floods on big uploads): SKIFF_DEVTOOLS=1",
+    storage.backend === "r2"
+      ? " Ctrl-C stops it. Options: --port N, --persist-to DIR. DevTools (off: it floods on big uploads): SKIFF_DEVTOOLS=1"
+      : " Ctrl-C stops it. Port: PORT=N. DevTools (off: it floods on big uploads): SKIFF_DEVTOOLS=1",
     "============================================================================================",
     "",
   ].join("\n");
