@@ -12,9 +12,15 @@ import { ChunkQueue } from "../streams/chunk-queue";
 import { PartReader, readForParts } from "../streams/part-reader";
 import type { RegistryDeps } from "./deps";
 import { keys } from "./paths";
-import type { MultipartRef, UploadContent } from "./upload-state";
+import type { Sha256State } from "../lib/sha256-state";
+import { MAX_PARTS, partNumbers, type MultipartRef, type PartNumbers, type UploadContent } from "./upload-state";
 
-const MAX_PARTS = 10_000;
+/**
+ * The most bytes one request hashes in JavaScript to carry a chunked upload's SHA-256 (lib/sha256-state.ts, about
+ * 8 ms of CPU per MiB in workerd: 8 s here). A chunk larger than that drops the carried state: the final PUT then
+ * reads the object back through the native digest, instead of a request running into its CPU limit (30 s by default).
+ */
+export const CARRY_MAX_BYTES = 1024 ** 3;
 /** The largest request stored as one object (R2 and S3 take single puts up to 5 GB). */
 const MAX_WHOLE_OBJECT = 4 * 1024 ** 3;
 /** Read size when streaming a whole object: bounded memory, few reads (see streams/part-reader.ts). */
@@ -48,7 +54,7 @@ export class Scratch {
   }
   async newMultipart(): Promise<MultipartRef> {
     const key = keys.blobData(crypto.randomUUID());
-    const ref: MultipartRef = { key, uploadId: await this.store.createMultipart(key), etags: [] };
+    const ref: MultipartRef = { key, uploadId: await this.store.createMultipart(key), etags: [], parts: [] };
     this.multiparts.push(ref);
     return ref;
   }
@@ -158,19 +164,30 @@ async function putStreamHashed(store: ObjectStore, key: string, body: ReadableSt
   return toHex(await digest.digest);
 }
 
+function tooManyParts(partSize: number): RegistryError {
+  return new RegistryError("SIZE_INVALID", `blob too large: an upload holds at most ${MAX_PARTS} parts of ${partSize} bytes`, undefined, { status: 413 });
+}
+
 /**
  * Cuts bytes into parts of exactly `partSize` bytes and writes each into a multipart upload (created on the first
  * full part) as soon as it is full; at most one part in flight. Bytes past the last full part stay buffered.
+ * Parts go to the numbers in `numbers` only: all of them in a multipart upload this request created, the ones it
+ * reserved in the session state in the session's shared one (uploads.ts), so no two requests write one part number.
  */
 export class PartWriter {
   private inflight: Promise<void> = Promise.resolve();
   private readonly queue = new ChunkQueue();
+  readonly numbers: PartNumbers;
   constructor(
     private readonly store: ObjectStore,
     private readonly scratch: Scratch,
     private readonly partSize: number,
     public multipart: MultipartRef | null,
-  ) {}
+    numbers?: PartNumbers,
+  ) {
+    if (multipart && !numbers) throw new Error("PartWriter: parts of an existing multipart upload need reserved part numbers");
+    this.numbers = numbers ? { ...numbers } : { next: 1, end: MAX_PARTS + 1 };
+  }
 
   /** Bytes held past the last full part. */
   get buffered(): number {
@@ -192,15 +209,17 @@ export class PartWriter {
   }
 
   async write(part: Uint8Array): Promise<void> {
-    if (this.parts >= MAX_PARTS) {
-      throw new RegistryError("SIZE_INVALID", `blob too large: at most ${MAX_PARTS} parts of ${part.byteLength} bytes`, undefined, { status: 413 });
-    }
+    // Past its numbers a request with a known length never gets (uploads.ts reserves what its length needs); one
+    // without a length reserved what the request body limit allows, or what was left of MAX_PARTS.
+    if (this.numbers.next >= this.numbers.end) throw tooManyParts(this.partSize);
     this.multipart ??= await this.scratch.newMultipart();
     await this.inflight; // bound memory: the previous part must be stored before another starts
     const m = this.multipart;
     const index = m.etags.length;
-    m.etags.push(""); // reserve the part number now; the etag arrives later
-    const upload = this.store.uploadPart(m.key, m.uploadId, index + 1, part, part.byteLength).then((etag) => {
+    const partNumber = this.numbers.next++;
+    m.etags.push(""); // the etag arrives later
+    (m.parts ??= []).push(partNumber);
+    const upload = this.store.uploadPart(m.key, m.uploadId, partNumber, part, part.byteLength).then((etag) => {
       m.etags[index] = etag;
     });
     upload.catch(() => {}); // reported by the next write() or flush(); not an unhandled rejection meanwhile
@@ -225,7 +244,8 @@ export async function finishObject(store: ObjectStore, scratch: Scratch, writer:
   }
   if (rest.byteLength > 0) await writer.write(rest);
   await writer.flush();
-  await store.completeMultipart(m.key, m.uploadId, m.etags.map((etag, i) => ({ partNumber: i + 1, etag })));
+  const numbers = partNumbers(m);
+  await store.completeMultipart(m.key, m.uploadId, m.etags.map((etag, i) => ({ partNumber: numbers[i], etag })));
   scratch.completed(m);
   return { key: m.key, size, hash: null };
 }
@@ -284,19 +304,35 @@ export interface Received {
   /** Its multipart upload holds the session's full parts (the session's, or a new one of this request); it buffers the rest. */
   writer: PartWriter;
   received: number;
+  /** The carried SHA-256 now covering the new bytes too, or null when there is none (or the chunk was too large). */
+  hash: Sha256State | null;
 }
 
 /**
  * A chunk that continues a session (or starts a chunked one): the session's tail and the new bytes are cut into
  * parts. Content that is one object is first streamed into parts of a new multipart upload, but only once a byte
  * has really arrived (skopeo's and podman's final PUT has an empty body and must not cost a copy).
+ *
+ * `numbers`: the part numbers reserved for this request in the session's multipart upload (needed when it has one).
+ * `hash`: the session's carried SHA-256; it takes the new bytes only, in order, before they go to a part or the
+ * tail (the tail bytes read back here were hashed by the request that received them).
  */
-export async function receiveChunk(deps: RegistryDeps, scratch: Scratch, content: UploadContent, body: ReadableStream<Uint8Array> | null, length: number | undefined): Promise<Received> {
+export async function receiveChunk(
+  deps: RegistryDeps,
+  scratch: Scratch,
+  content: UploadContent,
+  body: ReadableStream<Uint8Array> | null,
+  length: number | undefined,
+  carry: { numbers?: PartNumbers; hash?: Sha256State | null } = {},
+): Promise<Received> {
   const { store } = deps;
   const limit = deps.settings.maxRequestBodyBytes;
   const partSize = content.kind === "chunks" ? content.partSize : deps.settings.partSize;
-  // Parts go on in the session's multipart upload; the etag list is copied, the session's own stays as loaded.
-  const writer = new PartWriter(store, scratch, partSize, content.kind === "chunks" && content.multipart ? { ...content.multipart, etags: [...content.multipart.etags] } : null);
+  // Parts go on in the session's multipart upload; the lists are copied, the session's own stay as loaded.
+  const shared = content.kind === "chunks" && content.multipart ? { ...content.multipart, etags: [...content.multipart.etags], parts: partNumbers(content.multipart) } : null;
+  const writer = new PartWriter(store, scratch, partSize, shared, carry.numbers);
+  // An object's bytes were never in a carried state: such a session is read back when it completes.
+  let hash = content.kind === "object" || (length !== undefined && length > CARRY_MAX_BYTES) ? null : (carry.hash ?? null);
   if (content.kind === "chunks" && content.tail) {
     const tail = await store.get(content.tail.key);
     if (!tail || tail.size !== content.tail.size) throw new RegistryError("BLOB_UPLOAD_INVALID", "upload state is inconsistent; restart the upload");
@@ -319,6 +355,8 @@ export async function receiveChunk(deps: RegistryDeps, scratch: Scratch, content
           if (received > limit + DRAIN_MAX) break;
           continue;
         }
+        if (hash && received > CARRY_MAX_BYTES) hash = null;
+        hash?.update(piece); // `piece` is a fresh buffer nothing writes after (part-reader.ts): the bytes stored
         await writer.add(piece);
       }
     }
@@ -329,7 +367,17 @@ export async function receiveChunk(deps: RegistryDeps, scratch: Scratch, content
     throw bodyBroke(err);
   }
   if (length !== undefined && received !== length) throw sizeMismatch(received, length);
-  return { writer, received };
+  return { writer, received, hash };
+}
+
+/**
+ * A completed object verified by its carried hash is not read back; its size still must be the upload's (the size
+ * its blob record will carry): one HEAD.
+ */
+export async function checkStoredSize(store: ObjectStore, key: string, size: number): Promise<void> {
+  const info = await store.head(key);
+  if (!info) throw new RegistryError("BLOB_UPLOAD_INVALID", "uploaded data is missing; restart the upload");
+  if (info.size !== size) throw new RegistryError("BLOB_UPLOAD_INVALID", `uploaded data is ${info.size} bytes, not the ${size} the upload holds; restart the upload`);
 }
 
 /**

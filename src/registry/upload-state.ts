@@ -11,11 +11,30 @@ import type { RegistryDeps } from "./deps";
 
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
-/** A multipart upload at its own key: part n's etag at index n-1; every part but the last is `partSize` bytes. */
+/** Most parts in one multipart upload (R2 and S3): with 16 MiB parts, blobs of up to 156 GiB. */
+export const MAX_PARTS = 10_000;
+
+/**
+ * A multipart upload at its own key and the parts that hold the session's bytes, in order: every part but the last
+ * is `partSize` bytes.
+ */
 export interface MultipartRef {
   key: string;
   uploadId: string;
+  /** The parts' etags, in byte order. */
   etags: string[];
+  /**
+   * Their part numbers, ascending, one per etag. Absent in a session saved before part numbers were reserved: 1..n.
+   * There may be gaps: numbers a request reserved and never published (it failed, or lost the session) stay unused
+   * for good, so no part number is ever written by two requests (docs/uploads-hash-state.md).
+   */
+  parts?: number[];
+}
+
+/** Part numbers [next, end) that one request may write into a multipart upload; `next` advances as it writes. */
+export interface PartNumbers {
+  next: number;
+  end: number;
 }
 
 /** A write-once object holding the bytes past the last full part. */
@@ -34,8 +53,13 @@ export type UploadContent =
    * afterwards, so the hash stays true.
    */
   | { kind: "object"; key: string; size: number; sha256: string | null }
-  /** A chunked upload: full parts in a multipart upload (none yet: null), the rest in a tail object. */
-  | { kind: "chunks"; partSize: number; multipart: MultipartRef | null; tail: TailRef | null }
+  /**
+   * A chunked upload: full parts in a multipart upload (none yet: null), the rest in a tail object. `nextPart` is the
+   * first part number nobody has reserved (absent: the one after the last published part). `sha256` is the saved
+   * SHA-256 state (lib/sha256-state.ts) of exactly the session's bytes, kept by every request that added bytes; absent,
+   * the completed object is read back instead (docs/uploads-hash-state.md).
+   */
+  | { kind: "chunks"; partSize: number; multipart: MultipartRef | null; tail: TailRef | null; nextPart?: number; sha256?: string }
   /**
    * A multipart upload at its own key whose parts the client PUTs straight to storage through presigned URLs
    * (direct-uploads.ts). Storage's part listing is the truth about its bytes; they are trusted only after the
@@ -142,6 +166,30 @@ export function contentObjects(content: UploadContent): string[] {
     case "direct":
       return []; // no object until completed; ending the session aborts the multipart upload instead
   }
+}
+
+function inconsistent(): RegistryError {
+  return new RegistryError("BLOB_UPLOAD_INVALID", "upload state is inconsistent; restart the upload");
+}
+
+/** The part numbers of a multipart upload's published parts (ascending, in 1..MAX_PARTS), or an error. */
+export function partNumbers(m: MultipartRef): number[] {
+  const numbers = m.parts ?? m.etags.map((_, i) => i + 1);
+  const ok =
+    Array.isArray(numbers) &&
+    numbers.length === m.etags.length &&
+    numbers.every((n, i) => Number.isSafeInteger(n) && n >= 1 && n <= MAX_PARTS && (i === 0 || n > numbers[i - 1]));
+  if (!ok) throw inconsistent();
+  return numbers;
+}
+
+/** The first part number of a chunked session that nobody has reserved. */
+export function nextPartNumber(content: Extract<UploadContent, { kind: "chunks" }>): number {
+  const numbers = content.multipart ? partNumbers(content.multipart) : [];
+  const after = (numbers[numbers.length - 1] ?? 0) + 1;
+  const next = content.nextPart ?? after;
+  if (!Number.isSafeInteger(next) || next < after || next > MAX_PARTS + 1) throw inconsistent();
+  return next;
 }
 
 export function newUploadState(repo: string, owner: string | null): UploadState {

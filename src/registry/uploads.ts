@@ -9,7 +9,8 @@ import { formatDigest, type Digest } from "../protocol/digest";
 import type { ObjectStore } from "../storage/types";
 import { commitBlob, type BlobLocation } from "./blobs";
 import type { RegistryDeps } from "./deps";
-import { Scratch, checkDeclaredLength, finishObject, hashStored, receiveChunk, writeWholeBlob, type FinishedObject, type Received } from "./upload-bytes";
+import { Sha256State } from "../lib/sha256-state";
+import { Scratch, checkDeclaredLength, checkStoredSize, finishObject, hashStored, receiveChunk, writeWholeBlob, type FinishedObject, type Received } from "./upload-bytes";
 import { abortDirect, completeDirect, refuseChunkOnDirect } from "./direct-uploads";
 import {
   claimUpload,
@@ -17,10 +18,14 @@ import {
   contentObjects,
   forgetUpload,
   loadUpload,
+  MAX_PARTS,
   namedObjects,
   newUploadState,
+  nextPartNumber,
+  partNumbers,
   publishContent,
   uploadOffset,
+  type PartNumbers,
   type UploadContent,
   type UploadSession,
 } from "./upload-state";
@@ -56,6 +61,69 @@ function requireContinuation(session: UploadSession, start: number | undefined):
   }
 }
 
+/**
+ * The SHA-256 carried in the session for the bytes it holds: a new one for a session with no byte yet, the saved
+ * state of a chunked session (it must cover exactly the session's bytes), or null (the object is read back at the end).
+ */
+function carriedHash(content: UploadContent): Sha256State | null {
+  if (content.kind === "empty") return Sha256State.fresh();
+  if (content.kind !== "chunks" || content.sha256 === undefined) return null;
+  const hash = Sha256State.restore(content.sha256);
+  return hash && hash.length === uploadOffset(content) ? hash : null;
+}
+
+/** Whether two contents hold the same bytes in the same objects (they may differ in reserved part numbers only). */
+function sameBytes(a: UploadContent, b: UploadContent): boolean {
+  if (a.kind !== "chunks" || b.kind !== "chunks" || a.partSize !== b.partSize || a.sha256 !== b.sha256) return false;
+  if (a.tail?.key !== b.tail?.key || a.tail?.size !== b.tail?.size) return false;
+  if (!a.multipart || !b.multipart) return a.multipart === b.multipart;
+  return (
+    a.multipart.key === b.multipart.key &&
+    a.multipart.uploadId === b.multipart.uploadId &&
+    a.multipart.etags.join() === b.multipart.etags.join() &&
+    partNumbers(a.multipart).join() === partNumbers(b.multipart).join()
+  );
+}
+
+/**
+ * Reserves, by compare-and-swap on the session state and BEFORE any part is written, the part numbers for the parts
+ * this request will add to the session's multipart upload: exactly what its length fills (the final PUT also stores
+ * the rest as the last part), or what the request body limit allows when it has no length. So no two requests ever
+ * write one part number, and a part that a request wrote but never published (it failed, or lost the session) is
+ * never listed at completion: completion checks only a part's etag (its MD5), which a second request could match
+ * with other bytes, and the carried SHA-256 would never have seen them. Returns undefined when the session has no
+ * multipart upload yet (the request creates its own, private until published). A request that loses the swap to a
+ * request that only reserved tries again with fresh numbers; to one that added bytes, it gives up.
+ */
+async function reserveParts(deps: RegistryDeps, session: UploadSession, length: number | undefined, final: boolean): Promise<PartNumbers | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    const content = session.state.content;
+    if (content.kind !== "chunks" || !content.multipart) return undefined;
+    const next = nextPartNumber(content);
+    const bytes = (content.tail?.size ?? 0) + (length ?? deps.settings.maxRequestBodyBytes);
+    let count = final ? Math.ceil(bytes / content.partSize) : Math.floor(bytes / content.partSize);
+    const left = MAX_PARTS + 1 - next;
+    if (count > left) {
+      if (length !== undefined || left === 0) {
+        throw new RegistryError(
+          "SIZE_INVALID",
+          `blob too large: an upload holds at most ${MAX_PARTS} parts of ${content.partSize} bytes, and this one has ${left} left`,
+          { partsLeft: left },
+          { status: 413 },
+        );
+      }
+      count = left; // no length: the body may still fit; past these numbers the writer refuses it
+    }
+    if (count === 0) return { next, end: next }; // it all stays in the tail: nothing to reserve, no storage call
+    if (await publishContent(deps, session, { ...content, nextPart: next + count })) return { next, end: next + count };
+    if (attempt === 2) throw concurrentChange();
+    const fresh = await loadUpload(deps, session.state.repo, session.state.id, session.state.owner);
+    if (!sameBytes(content, fresh.state.content)) throw concurrentChange();
+    session.state = fresh.state;
+    session.etag = fresh.etag;
+  }
+}
+
 /** PATCH: appends a chunk. `start` is the Content-Range start when the client sent one. */
 export async function appendChunk(
   deps: RegistryDeps,
@@ -66,25 +134,36 @@ export async function appendChunk(
   const startedAt = Date.now();
   requireContinuation(session, opts.start);
   checkDeclaredLength(deps, opts.length);
+  if (session.state.content.kind === "direct") refuseChunkOnDirect();
+  const whole = session.state.content.kind === "empty" && opts.start === undefined;
+  const numbers = whole ? undefined : await reserveParts(deps, session, opts.length, false);
   const before = session.state.content;
-  if (before.kind === "direct") refuseChunkOnDirect();
   const scratch = new Scratch(deps.store);
   try {
     let next: UploadContent;
-    if (before.kind === "empty" && opts.start === undefined) {
+    if (whole) {
       const obj = await writeWholeBlob(deps, scratch, body, opts.length, false);
       if (!obj) return;
       next = { kind: "object", key: obj.key, size: obj.size, sha256: obj.hash?.algorithm === "sha256" ? obj.hash.hex : null };
     } else {
-      const r = await receiveChunk(deps, scratch, before, body, opts.length);
-      if (r.received === 0) return;
+      const r = await receiveChunk(deps, scratch, before, body, opts.length, { numbers, hash: carriedHash(before) });
+      if (r.received === 0) {
+        // Numbers reserved for a body without a length that brought nothing: given back if nobody moved since.
+        if (numbers && before.kind === "chunks" && numbers.end > numbers.next) await publishContent(deps, session, { ...before, nextPart: numbers.next }).catch(() => false);
+        return;
+      }
       const rest = r.writer.takeRest();
       let tail = null;
       if (rest.byteLength > 0) {
         tail = { key: scratch.newTailKey(session.state.id), size: rest.byteLength };
         await deps.store.put(tail.key, rest, { ifNoneMatch: "*" });
       }
-      next = { kind: "chunks", partSize: before.kind === "chunks" ? before.partSize : deps.settings.partSize, multipart: r.writer.multipart, tail };
+      const partSize = before.kind === "chunks" ? before.partSize : deps.settings.partSize;
+      const m = r.writer.multipart;
+      next = { kind: "chunks", partSize, multipart: m, tail };
+      // Numbers reserved but not written (a body without a length) are released: nobody else could have written them.
+      if (m) next.nextPart = r.writer.numbers.next;
+      if (r.hash && r.hash.length === uploadOffset(next)) next.sha256 = r.hash.save();
     }
     checkWithinGrace(deps, startedAt);
     if (!(await publishContent(deps, session, next))) throw concurrentChange();
@@ -111,21 +190,24 @@ export async function completeUpload(
   const startedAt = Date.now();
   requireContinuation(session, opts.start);
   checkDeclaredLength(deps, opts.length);
-  const before = session.state.content;
-  if (before.kind === "direct") {
+  const loaded = session.state.content;
+  if (loaded.kind === "direct") {
     await requireEmptyBody(body, opts.length);
-    return completeDirect(deps, session, before, digest);
+    return completeDirect(deps, session, loaded, digest);
   }
+  const whole = loaded.kind === "empty" && opts.start === undefined;
+  const numbers = whole ? undefined : await reserveParts(deps, session, opts.length, true);
+  const before = session.state.content; // as reserved: the same objects, the reserved part numbers
   const scratch = new Scratch(store);
   let committed = false;
   try {
     // 1. The last bytes: a blob in one request becomes one finished object now; a chunk goes into parts.
     let finished: FinishedObject | null = null;
     let received: Received | null = null;
-    if (before.kind === "empty" && opts.start === undefined) {
+    if (whole) {
       finished = await writeWholeBlob(deps, scratch, body, opts.length, true);
     } else {
-      received = await receiveChunk(deps, scratch, before, body, opts.length);
+      received = await receiveChunk(deps, scratch, before, body, opts.length, { numbers, hash: carriedHash(before) });
       if (received.received === 0 && before.kind === "object") {
         received = null;
         finished = { key: before.key, size: before.size, hash: before.sha256 ? { algorithm: "sha256", hex: before.sha256 } : null };
@@ -138,6 +220,13 @@ export async function completeUpload(
     if (received) {
       const size = received.writer.multipart ? uploadOffset(before) + received.received : received.writer.buffered;
       finished = await finishObject(store, scratch, received.writer, digest.algorithm, size);
+      // The carried SHA-256 saw every byte of the parts listed at completion, in order, and nothing else could write
+      // them (reserved part numbers): no read-back, but the object must still be exactly as long as the upload.
+      const carried = received.hash;
+      if (!finished.hash && carried && digest.algorithm === "sha256" && carried.length === size) {
+        await checkStoredSize(store, finished.key, size);
+        finished = { ...finished, hash: { algorithm: "sha256", hex: carried.digestHex() } };
+      }
     }
     const obj = finished!;
     // 4. Verify exactly that object: its in-flight hash, or a read-back.
