@@ -3,8 +3,9 @@
 // Every object a request writes is new, at a random key, and private to that request (Scratch) until uploads.ts
 // publishes it in the session state. A body that carries the blob from its first byte becomes ONE complete object,
 // hashed natively in flight (writeWholeBlob). Chunks fill fixed-size parts of a multipart upload, the rest kept
-// for a tail object (receiveChunk); the final object is completed (finishObject) and, without an in-flight hash,
-// read back once through the native digest (hashStored).
+// for a tail object (receiveChunk), hashed on the way by the session's carried SHA-256 when it has one; the final
+// object is completed (finishObject) and, with neither an in-flight nor a carried hash, read back once through the
+// native digest (hashStored).
 import { RegistryError } from "../protocol/errors";
 import { DIGEST_ALGORITHMS, toHex, type DigestAlgorithm } from "../protocol/digest";
 import type { ObjectStore } from "../storage/types";
