@@ -257,6 +257,22 @@ describe.each(BACKENDS)("carried SHA-256 on %s", (_name, make) => {
     expect(await storedHex(store, blob.dataKey)).toBe((await digestBytes(whole)).hex);
   });
 
+  it("a PATCH that loaded the session before another PATCH added bytes reserves nothing and writes no part", async () => {
+    const { deps, store } = await setup(make);
+    const data = bytes(3 * PART, 15);
+    const s = await open(deps);
+    await patch(deps, s, data.subarray(0, PART + 1), 0);
+    const stale = await reload(deps, s);
+    await patch(deps, s, data.subarray(PART + 1, 2 * PART + 2), PART + 1); // the session moves on
+    const nextPart = (await stateOf(deps, s)).content.nextPart;
+    store.tag = "stale";
+    const late = data.subarray(PART + 1, 3 * PART);
+    const err = await rejection(appendChunk(deps, stale, streamOf(late), { start: PART + 1, length: late.byteLength }));
+    expect(err.code).toBe("BLOB_UPLOAD_INVALID");
+    expect(store.partCalls.filter((c) => c.tag === "stale")).toEqual([]);
+    expect((await stateOf(deps, s)).content.nextPart).toBe(nextPart);
+  });
+
   it("a PATCH that fails midway, then is sent again, ends with the right digest", async () => {
     const { deps, store } = await setup(make);
     const data = bytes(3 * PART + 3, 7);
