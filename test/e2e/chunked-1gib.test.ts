@@ -1,7 +1,7 @@
 // Local development survives any upload: `npm run start:s3` (Ceph RGW) and `npm start` (simulated R2), each run as
 // its script (scripts/dev-s3.ts, scripts/dev.ts: the very code behind the npm scripts, in a child process), take a
-// 1 GiB blob as 64 x 16 MiB Content-Range PATCHes and PUT ?digest=, serve it back (through the presigned redirect on
-// S3) with the same SHA-256, and are still alive afterwards. What it guards: under wrangler dev, wrangler's DevTools
+// 1 GiB blob as 64 x 16 MiB Content-Range PATCHes and PUT ?digest=, serve it back through the presigned redirect
+// with the same SHA-256 (S3; on the R2 simulator a HEAD, see below), and are still alive afterwards. What it guards: under wrangler dev, wrangler's DevTools
 // inspector proxy turned every 4 KiB of every S3 response the Worker read into a request with a socket left open, so
 // the final PUT's read-back of a big chunked upload ended in "Too many open files" and a dead registry
 // (docs/testing.md, "S3 bodies under wrangler dev"). The sockets of workerd and wrangler are sampled throughout.
