@@ -7,6 +7,7 @@
 //   s3       the S3 adapter (with the ObjectStore contract), presigned redirects, configuration, against RGW (test/s3/*.test.ts)
 //   s3-faults  RGW stopped or answering errors mid-upload (own RGW, reached through a fault-injecting proxy)
 //   api-auth token auth inside workerd: token endpoint, token checks, access rules, attacks (test/auth)
+//   ops      deploy --dry-run, infrastructure code (infra/) and log lines, offline, in Node (test/ops)
 //   cli      the `skiff` command-line client (cli/) in Node: sources, auth, push against registries it starts
 //   e2e      real clients (docker, podman, skopeo, ctr, buildah) against `wrangler dev`, in Node; and test/tooling
 //            (the stall watchdog and npm test's rerun, on a fixture that spins on purpose)
@@ -86,6 +87,11 @@ const projects = [
       setupFiles: [...setupFiles, "./test/memory/setup.ts"],
       testTimeout: 120_000,
     },
+  },
+  {
+    // Operations tooling, offline: `npm run deploy -- --dry-run`, the infrastructure code (infra/) synthesized and
+    // its templates checked, log lines. Node only; no account, no cloud.
+    test: { name: "ops", include: ["test/ops/**/*.test.ts"], environment: "node", setupFiles, testTimeout: 300_000, hookTimeout: 300_000 },
   },
   {
     // The `skiff` command-line client (cli/) in Node: its parts, and pushes to registries it starts itself (a

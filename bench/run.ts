@@ -20,7 +20,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeOciLayout, type OciImage } from "../test/support/oci-layout";
 import { startDockerd } from "../test/support/docker";
-import { startDistribution, startFloorWorker, startSkiff, type Registry, type SkiffRegistry } from "./lib/servers";
+import { startDistribution, startFloorWorker, startSkiff, type Registry, type SkiffRegistry, type Transfer } from "./lib/servers";
 import { dockerLoad, dockerPull, dockerPush, dockerRemoveImage, skopeoPull, skopeoPush } from "./lib/clients";
 import { SyntheticBlob, deleteBlob, getDiscarding, pullBlob, pushChunked, pushMonolithic, request, seedImage } from "./lib/http";
 import { runLoad } from "./lib/load";
@@ -96,15 +96,7 @@ export interface CpuSample {
   rssGrowth: number;
 }
 
-export interface TransferRecord {
-  kind: "skopeo" | "docker" | "raw";
-  op: string;
-  sizeMiB: number;
-  registry: Registry["name"];
-  round: number;
-  bytes: number;
-  ms: number;
-  mbps: number;
+export interface TransferRecord extends Transfer {
   /** Skiff: its processes; distribution: its one process (runtimeMs). */
   cpu?: CpuSample;
 }

@@ -24,7 +24,7 @@ import { diffCounts, emptyCounts, scaleCounts, STORAGE_METHODS, totalOf, type St
 import { SyntheticBlob, getBlobFollowing, pushChunked, pushMonolithic, request, seedImage } from "./lib/http";
 import { runLoad } from "./lib/load";
 import { startS3Stack, type S3Stack } from "./lib/s3-stack";
-import type { Registry } from "./lib/servers";
+import type { Registry, Transfer } from "./lib/servers";
 import { MiB, mbps, median } from "./lib/stats";
 
 export const S3_SECTIONS = ["requests", "layers", "raw", "skopeo", "docker"] as const;
@@ -56,16 +56,7 @@ export interface S3Cpu {
   osdMs: number;
 }
 
-export interface S3Transfer {
-  kind: "skopeo" | "docker" | "raw";
-  /** push | pull | one-request PUT | chunked PATCH 16 MiB */
-  op: string;
-  sizeMiB: number;
-  registry: Registry["name"];
-  round: number;
-  bytes: number;
-  ms: number;
-  mbps: number;
+export interface S3Transfer extends Transfer {
   /** Chunked uploads: the final PUT ?digest= alone. */
   finalPutMs?: number;
   cpu: S3Cpu;

@@ -152,3 +152,16 @@ export async function startFloorWorker(workDir: string): Promise<{ url: string; 
   }
   return { url, processes: () => wranglerProcesses(wrangler.pid, port), stop: () => wrangler.stop() };
 }
+
+/** One timed transfer of one round into one registry: the fields both bench runs (r2 and s3) record. */
+export interface Transfer {
+  kind: "skopeo" | "docker" | "raw";
+  /** push | pull | one-request PUT | chunked PATCH 16 MiB */
+  op: string;
+  sizeMiB: number;
+  registry: Registry["name"];
+  round: number;
+  bytes: number;
+  ms: number;
+  mbps: number;
+}

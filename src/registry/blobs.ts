@@ -41,8 +41,14 @@ export async function isLinked({ store }: RegistryDeps, name: string, digest: Di
  * are read at once (one round trip of latency). A link without a record is unknown.
  */
 export async function findBlob(deps: RegistryDeps, name: string, digest: Digest, use: BlobUse): Promise<BlobLocation | null> {
+  const record = await findRecord(deps, name, digest, use);
+  return record && locationOf(record);
+}
+
+/** findBlob's read: the record, when the link is present and the record serves `use`. */
+async function findRecord(deps: RegistryDeps, name: string, digest: Digest, use: BlobUse): Promise<BlobRecord | null> {
   const [linked, record] = await Promise.all([isLinked(deps, name, digest), readRecord(deps.store, digest)]);
-  return linked && serves(record, use) ? locationOf(record) : null;
+  return linked && serves(record, use) ? record : null;
 }
 
 function blobUnknown(name: string, digest: Digest): RegistryError {
@@ -65,8 +71,8 @@ export async function serveBlob(deps: RegistryDeps, name: string, digest: Digest
   if (!cache?.cachesBlobs) return requireBlob(deps, name, digest, use);
   const hit = await cache.blob(name, digest);
   if (hit) return { digest, size: hit.size, dataKey: hit.dataKey };
-  const [linked, record] = await Promise.all([isLinked(deps, name, digest), readRecord(deps.store, digest)]);
-  if (!linked || !serves(record, use)) throw blobUnknown(name, digest);
+  const record = await findRecord(deps, name, digest, use);
+  if (!record) throw blobUnknown(name, digest);
   if (record.state === "live") await cache.keepBlob(name, digest, { size: record.size, dataKey: record.dataKey });
   return locationOf(record);
 }

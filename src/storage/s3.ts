@@ -251,7 +251,7 @@ export class S3Store implements ObjectStore, PartUploads {
       // If-Match on a key that does not exist: S3 answers 404; the condition failed all the same.
       if (opts.ifMatch !== undefined && isNotFound(err)) return null;
       if (conditional && statusOf(err) === 500 && value instanceof Uint8Array) {
-        const settled = await this.settleRacedPut(key, value);
+        const settled = await this.settleRacedPut(key, value, opts.ifMatch);
         if (settled === "lost") return null;
         if (settled) return { key, size, etag: settled, contentType: opts.contentType, metadata: opts.metadata ?? {} };
       }
@@ -263,10 +263,11 @@ export class S3Store implements ObjectStore, PartUploads {
    * Ceph RGW answers a conditional PUT that lost a race with a concurrent conditional PUT on the same key with a
    * 500 (UnknownError), not 412 (seen by test/s3/record-race.test.ts). The object itself says who won: its etag is
    * the MD5 of the body that landed, and the callers that race (record versions, upload states) write bodies of
-   * their own. Our etag there: we won; another: we lost. Undecidable (no MD5 in this runtime, or the read fails):
-   * undefined, and the 500 stands.
+   * their own. Our etag there: we won. Another writer's etag: we lost. The key as it was before (absent under
+   * If-None-Match, the expected etag under If-Match): nobody won, so the 500 was a plain failure and stands, as it
+   * does when this cannot be decided (no MD5 in this runtime, or the read fails).
    */
-  private async settleRacedPut(key: string, body: Uint8Array): Promise<string | "lost" | undefined> {
+  private async settleRacedPut(key: string, body: Uint8Array, ifMatch: string | undefined): Promise<string | "lost" | undefined> {
     let ours: string;
     try {
       ours = [...new Uint8Array(await crypto.subtle.digest("MD5", body))].map((b) => b.toString(16).padStart(2, "0")).join("");
@@ -275,7 +276,10 @@ export class S3Store implements ObjectStore, PartUploads {
     }
     const now = await this.head(key).catch(() => undefined);
     if (now === undefined) return undefined;
-    return now?.etag === ours ? ours : "lost";
+    if (now === null) return ifMatch !== undefined ? "lost" : undefined; // If-Match on a missing key fails anyway
+    if (now.etag === ours) return ours;
+    if (ifMatch !== undefined && now.etag === ifMatch) return undefined;
+    return "lost";
   }
 
   async delete(keys: string | string[]): Promise<void> {
