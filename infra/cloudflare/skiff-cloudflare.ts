@@ -74,6 +74,8 @@ export interface SkiffCloudflareOutputs {
   r2Endpoint: string;
   /** https://<hostname>, when a custom domain is configured. */
   registryUrl?: pulumi.Output<string>;
+  /** Every resource made, for tests to wait on. */
+  resources: pulumi.CustomResource[];
 }
 
 export function skiffCloudflare(c: SkiffCloudflareConfig): SkiffCloudflareOutputs {
@@ -112,7 +114,7 @@ export function skiffCloudflare(c: SkiffCloudflareConfig): SkiffCloudflareOutput
       deleteObjectsTransition: { condition: { type: "Age", maxAge: days.gcRunsExpiryDays * DAY_SECONDS } },
     });
   }
-  new cloudflare.R2BucketLifecycle("registry-lifecycle", { accountId, bucketName: bucket.name, rules });
+  const lifecycle = new cloudflare.R2BucketLifecycle("registry-lifecycle", { accountId, bucketName: bucket.name, rules });
 
   // Looked up by name: Cloudflare identifies permission groups by ids that differ from what the dashboard shows.
   const groupIds = R2_OBJECT_PERMISSION_GROUPS.map((name) =>
@@ -138,6 +140,7 @@ export function skiffCloudflare(c: SkiffCloudflareConfig): SkiffCloudflareOutput
     { additionalSecretOutputs: ["value"] },
   );
 
+  const resources: pulumi.CustomResource[] = [bucket, lifecycle, token];
   let registryUrl: pulumi.Output<string> | undefined;
   if (c.hostname) {
     // A Workers custom domain creates the proxied DNS record and the certificate itself. The Worker must exist
@@ -149,6 +152,7 @@ export function skiffCloudflare(c: SkiffCloudflareConfig): SkiffCloudflareOutput
       zoneId: c.zoneId,
     });
     registryUrl = pulumi.interpolate`https://${domain.hostname}`;
+    resources.push(domain);
   }
 
   return {
@@ -158,6 +162,7 @@ export function skiffCloudflare(c: SkiffCloudflareConfig): SkiffCloudflareOutput
     r2SecretAccessKey: pulumi.secret(token.value.apply(r2SecretFromTokenValue)),
     r2Endpoint: `https://${accountId}.r2.cloudflarestorage.com`,
     registryUrl,
+    resources,
   };
 }
 
