@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { App } from "aws-cdk-lib";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import { PolicyStatement } from "aws-cdk-lib/aws-iam";
@@ -17,8 +17,12 @@ import { propsFromContext } from "../../infra/aws/lib/context";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
+// Every synthesis writes a cloud assembly: under one directory of this file's, removed at the end.
+const assemblies = mkdtempSync(join(tmpdir(), "skiff-cdk-"));
+afterAll(() => rmSync(assemblies, { recursive: true, force: true }));
+
 function synth(props: SkiffStorageProps = {}, mutate?: (stack: SkiffStorageStack) => void): Template {
-  const app = new App({ analyticsReporting: false });
+  const app = new App({ analyticsReporting: false, outdir: mkdtempSync(join(assemblies, "app-")) });
   const stack = new SkiffStorageStack(app, "SkiffStorage", props);
   mutate?.(stack);
   return Template.fromStack(stack);
@@ -213,9 +217,9 @@ describe("infra/aws: the app's context", () => {
   });
 
   it("`npx cdk synth` runs the app from cdk.json offline, with the same template", async () => {
-    const out = mkdtempSync(join(tmpdir(), "cdk-"));
+    const out = mkdtempSync(join(assemblies, "cli-"));
     try {
-      const env = { ...process.env, CDK_DISABLE_CLI_TELEMETRY: "true", AWS_EC2_METADATA_DISABLED: "true", CDK_DEFAULT_ACCOUNT: "", CDK_DEFAULT_REGION: "" };
+      const env = { ...process.env, CDK_DISABLE_CLI_TELEMETRY: "true", CDK_DISABLE_VERSION_CHECK: "true", CDK_HOME: assemblies, AWS_EC2_METADATA_DISABLED: "true", CDK_DEFAULT_ACCOUNT: "", CDK_DEFAULT_REGION: "" };
       await promisify(execFile)("npx", ["cdk", "synth", "--no-notices", "--quiet", "--output", out, "-c", "prefix=registry/"], { cwd: join(root, "infra/aws"), env });
       const template = JSON.parse(readFileSync(join(out, "SkiffStorage.template.json"), "utf8"));
       expect(template.Resources).not.toHaveProperty("CDKMetadata");
@@ -224,5 +228,5 @@ describe("infra/aws: the app's context", () => {
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
-  });
+  }, 120_000);
 });
