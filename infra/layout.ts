@@ -24,12 +24,20 @@ export interface LifecycleDays {
 
 export const DEFAULT_LIFECYCLE: LifecycleDays = { abortMultipartDays: 7, uploadExpiryDays: 7, gcRunsExpiryDays: 90 };
 
+/** The largest UPLOAD_TTL_HOURS the Worker accepts (src/config/index.ts; test/ops/infra-aws.test.ts checks they agree). */
+export const MAX_UPLOAD_TTL_HOURS = 144;
+
 /**
- * A session may be used for UPLOAD_TTL_HOURS (24 by default) after its last write, so upload leftovers and
- * multipart uploads must outlive it by a day at least. A GC run reads its saved marks until it ends: its quarantine
- * may be up to 30 days (`POST /_skiff/gc?quarantine=`), plus the 6 h after which a run counts as stale.
+ * A session may be used for up to UPLOAD_TTL_HOURS after it was created, and every object it writes is younger than
+ * the session: its leftovers and multipart uploads must outlive the largest TTL by a day, whatever the Worker's
+ * setting. A GC run reads its saved marks until it ends: its quarantine may be up to 30 days
+ * (`POST /_skiff/gc?quarantine=`), plus the 6 h after which a run counts as stale.
  */
-export const MIN_DAYS: LifecycleDays = { abortMultipartDays: 2, uploadExpiryDays: 2, gcRunsExpiryDays: 32 };
+export const MIN_DAYS: LifecycleDays = {
+  abortMultipartDays: Math.ceil(MAX_UPLOAD_TTL_HOURS / 24) + 1,
+  uploadExpiryDays: Math.ceil(MAX_UPLOAD_TTL_HOURS / 24) + 1,
+  gcRunsExpiryDays: 32,
+};
 
 /** Every problem with the given days, each naming the setting and the fix; empty when they are usable. */
 export function lifecycleProblems(days: LifecycleDays): string[] {

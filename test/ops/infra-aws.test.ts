@@ -14,6 +14,7 @@ import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { OUTPUTS, SkiffStorageStack, type SkiffStorageProps } from "../../infra/aws/lib/storage-stack";
 import { S3_COMMAND_ACTIONS } from "../../infra/aws/lib/s3-actions";
 import { propsFromContext } from "../../infra/aws/lib/context";
+import { MAX_UPLOAD_TTL_HOURS, MIN_DAYS } from "../../infra/layout";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -128,16 +129,25 @@ describe("infra/aws: the bucket", () => {
   });
 
   it("scopes the rules to S3_PREFIX, and takes other retention days; gcRunsExpiryDays 0 keeps GC reports", () => {
-    const p = synth({ prefix: "registry", abortMultipartDays: 3, uploadExpiryDays: 4, gcRunsExpiryDays: 0 });
+    const p = synth({ prefix: "registry", abortMultipartDays: 8, uploadExpiryDays: 9, gcRunsExpiryDays: 0 });
     const [bucket] = Object.values(p.findResources("AWS::S3::Bucket")) as Json[];
     expect(bucket.Properties.LifecycleConfiguration.Rules).toEqual([
-      { Id: "abort-incomplete-multipart-uploads", Status: "Enabled", Prefix: "registry/", AbortIncompleteMultipartUpload: { DaysAfterInitiation: 3 } },
-      { Id: "expire-upload-leftovers", Status: "Enabled", Prefix: "registry/uploads/", ExpirationInDays: 4 },
+      { Id: "abort-incomplete-multipart-uploads", Status: "Enabled", Prefix: "registry/", AbortIncompleteMultipartUpload: { DaysAfterInitiation: 8 } },
+      { Id: "expire-upload-leftovers", Status: "Enabled", Prefix: "registry/uploads/", ExpirationInDays: 9 },
     ]);
   });
 
+  it("knows the largest upload TTL the Worker accepts (the minimum age of upload leftovers follows from it)", () => {
+    const config = readFileSync(join(root, "src/config/index.ts"), "utf8");
+    const max = /read\.int\("UPLOAD_TTL_HOURS",\s*\{[^}]*\bmax:\s*(\d+)/.exec(config);
+    expect(max, "UPLOAD_TTL_HOURS's bounds in src/config/index.ts").not.toBeNull();
+    expect(Number(max![1])).toBe(MAX_UPLOAD_TTL_HOURS);
+    expect(MIN_DAYS.uploadExpiryDays * 24).toBeGreaterThan(MAX_UPLOAD_TTL_HOURS);
+    expect(MIN_DAYS.abortMultipartDays * 24).toBeGreaterThan(MAX_UPLOAD_TTL_HOURS);
+  });
+
   it("refuses retention days shorter than what Skiff still uses, naming each", () => {
-    expect(() => synth({ uploadExpiryDays: 1 })).toThrow(/uploadExpiryDays must be a whole number of days from 2/);
+    expect(() => synth({ uploadExpiryDays: 6 })).toThrow(/uploadExpiryDays must be a whole number of days from 7/);
     expect(() => synth({ abortMultipartDays: 0 })).toThrow(/abortMultipartDays/);
     expect(() => synth({ gcRunsExpiryDays: 7 })).toThrow(/gcRunsExpiryDays .* from 32/);
     expect(() => synth({ prefix: "/registry" })).toThrow(/prefix must not start with "\/"/);

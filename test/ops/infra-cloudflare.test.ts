@@ -83,10 +83,10 @@ describe("infra/cloudflare", () => {
       { id: "expire-upload-leftovers", enabled: true, conditions: { prefix: "uploads/" }, deleteObjectsTransition: { condition: { type: "Age", maxAge: 7 * 86400 } } },
       { id: "expire-gc-runs", enabled: true, conditions: { prefix: "gc/runs/" }, deleteObjectsTransition: { condition: { type: "Age", maxAge: 90 * 86400 } } },
     ]);
-    const { made: kept } = await run({ accountId: ACCOUNT, uploadExpiryDays: 3, gcRunsExpiryDays: 0 });
+    const { made: kept } = await run({ accountId: ACCOUNT, uploadExpiryDays: 10, gcRunsExpiryDays: 0 });
     const rules = byType(kept, "r2BucketLifecycle:R2BucketLifecycle")[0].inputs.rules;
     expect(rules.map((r: any) => r.id)).toEqual(["abort-incomplete-multipart-uploads", "expire-upload-leftovers"]);
-    expect(rules[1].deleteObjectsTransition.condition.maxAge).toBe(3 * 86400);
+    expect(rules[1].deleteObjectsTransition.condition.maxAge).toBe(10 * 86400);
   });
 
   it("gives the Worker an R2 S3-API token for object read & write on that one bucket only", async () => {
@@ -117,21 +117,21 @@ describe("infra/cloudflare", () => {
   it("names every configuration problem with its fix before making anything", async () => {
     const { skiffCloudflare } = await import("../../infra/cloudflare/skiff-cloudflare");
     const before = made.length;
-    expect(() => skiffCloudflare({ accountId: "nope", hostname: "registry.example.com", bucketName: "Bad_Name", uploadExpiryDays: 1 })).toThrow(
-      /accountId must be .*pulumi config set accountId.*bucketName must be .*a hostname needs zoneId.*uploadExpiryDays must be a whole number of days from 2/,
+    expect(() => skiffCloudflare({ accountId: "nope", hostname: "registry.example.com", bucketName: "Bad_Name", uploadExpiryDays: 6 })).toThrow(
+      /accountId must be .*pulumi config set accountId.*bucketName must be .*a hostname needs zoneId.*uploadExpiryDays must be a whole number of days from 7/,
     );
     expect(() => skiffCloudflare({ accountId: ACCOUNT, zoneId: ZONE })).toThrow(/zoneId is set but hostname is not/);
     expect(made.length).toBe(before);
   });
 
   it("the Pulumi program (index.ts) reads the stack configuration and exports the Worker's settings", async () => {
-    pulumi.runtime.setAllConfig({ "skiff-cloudflare:accountId": ACCOUNT, "skiff-cloudflare:bucketName": "from-config", "skiff-cloudflare:uploadExpiryDays": "5" });
+    pulumi.runtime.setAllConfig({ "skiff-cloudflare:accountId": ACCOUNT, "skiff-cloudflare:bucketName": "from-config", "skiff-cloudflare:uploadExpiryDays": "8" });
     const before = made.length;
     const program = await import("../../infra/cloudflare/index");
     expect(program.accountId).toBe(ACCOUNT);
     expect(await value(program.bucketName)).toBe("from-config");
     expect(await value(program.r2AccessKeyId)).toMatch(/^token-id-/);
     const lifecycle = byType(made.slice(before), "r2BucketLifecycle:R2BucketLifecycle")[0];
-    expect(lifecycle.inputs.rules[1].deleteObjectsTransition.condition.maxAge).toBe(5 * 86400);
+    expect(lifecycle.inputs.rules[1].deleteObjectsTransition.condition.maxAge).toBe(8 * 86400);
   });
 });
