@@ -13,6 +13,7 @@ import type { Scope } from "../../auth/types";
 import { GcBusyError, GcRefusedError, currentRun, listRuns, readReport, runStep, startRun } from "../../gc";
 import { parseStartOptions, requireRunId } from "../../gc/run-options";
 import type { AppEnv } from "../context";
+import { logEvent } from "../../observability/log";
 
 export const ADMIN_SCOPE: Scope = { type: "registry", name: "catalog", actions: ["*"] };
 
@@ -29,7 +30,7 @@ const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
   }
   if (c.var.runtime.config.auth.mode === "open" && !warnedOpen) {
     warnedOpen = true;
-    console.warn("Skiff: SKIFF_AUTH=open: anyone can start garbage collection (/_skiff/gc). For local development only.");
+    logEvent("warn", "Skiff: SKIFF_AUTH=open: anyone can start garbage collection (/_skiff/gc). For local development only.");
   }
   await next();
   c.header("Cache-Control", "no-store");
