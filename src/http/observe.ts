@@ -6,6 +6,7 @@ import type { Context } from "hono";
 import { requestDataPoint, requestId, requestLogLine, type RequestFacts } from "../observability/request-log";
 import { writeLine } from "../observability/log";
 import { errorCodeOf } from "./responses";
+import { AccessDenied } from "../auth/token-authorizer";
 import type { AppEnv } from "./context";
 
 export const observeRequests = createMiddleware<AppEnv>(async (c, next) => {
@@ -43,7 +44,7 @@ function requestFacts(c: Context<AppEnv>, durationMs: number): RequestFacts {
     bytesIn: lengthOf(req.headers) ?? note.bytesIn ?? (req.body ? null : 0),
     bytesOut: req.method === "HEAD" || !res.body ? 0 : lengthOf(res.headers),
     durationMs,
-    user: c.var.principal?.subject ?? note.user ?? null,
+    user: c.var.principal?.subject ?? note.user ?? (c.error instanceof AccessDenied ? c.error.subject : null),
     userAgent: req.headers.get("user-agent"),
     upload: res.headers.get("docker-upload-uuid") ?? param("id"),
     digest: res.headers.get("docker-content-digest") ?? param("digest") ?? param("reference") ?? c.req.query("digest") ?? null,
