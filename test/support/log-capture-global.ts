@@ -14,12 +14,13 @@ export default function setup() {
   // Test workers inherit the environment: startSkiff there writes into this directory.
   process.env[LOG_CAPTURE_ENV] = dir;
   return () => {
-    try {
-      const problem = checkCapturedLogs(dir);
-      if (problem) throw new Error(`${problem}\n(captured in ${dir})`);
-    } finally {
-      if (!given) rmSync(dir, { recursive: true, force: true });
+    const problem = checkCapturedLogs(dir);
+    if (problem) {
+      // vitest reports a teardown's error but exits 0 for it: the exit code is set here (npm test goes by it).
+      process.exitCode = 1;
+      throw new Error(`${problem}\n(the captured output is kept in ${dir})`);
     }
+    if (!given) rmSync(dir, { recursive: true, force: true });
   };
 }
 

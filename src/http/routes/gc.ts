@@ -14,6 +14,7 @@ import { GcBusyError, GcRefusedError, currentRun, listRuns, readReport, runStep,
 import { parseStartOptions, requireRunId } from "../../gc/run-options";
 import type { AppEnv } from "../context";
 import { logEvent } from "../../observability/log";
+import { AccessDenied } from "../../auth/token-authorizer";
 
 export const ADMIN_SCOPE: Scope = { type: "registry", name: "catalog", actions: ["*"] };
 
@@ -25,6 +26,7 @@ const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
     c.set("principal", await c.var.runtime.authorizer.authorize(c.req.raw, [ADMIN_SCOPE]));
   } catch (e) {
     // The authorizer's refusal talks about listing the catalog; say what was actually refused.
+    if (e instanceof AccessDenied) throw new AccessDenied(e.subject, "garbage collection is for admins only", e.detail);
     if (e instanceof RegistryError && e.code === "DENIED") throw new RegistryError("DENIED", "garbage collection is for admins only", e.detail);
     throw e;
   }
