@@ -13,16 +13,14 @@ export const observeRequests = createMiddleware<AppEnv>(async (c, next) => {
   const started = Date.now();
   c.set("note", {});
   await next();
-  const facts = requestFacts(c, Date.now() - started);
-  // With no runtime (a bad configuration) the line is written: that is when it is most wanted.
-  if (c.var.runtime?.config.logRequests ?? true) writeLine(requestLogLine(facts, requestId(facts.ray, () => crypto.randomUUID())));
-  const metrics = c.env.METRICS;
-  if (metrics) {
-    try {
-      metrics.writeDataPoint(requestDataPoint(facts));
-    } catch {
-      // Counters are best effort: a failed write must not fail a request that was answered.
-    }
+  // Logging and counting are best effort: nothing here may change an answer that was already made.
+  try {
+    const facts = requestFacts(c, Date.now() - started);
+    // With no runtime (a bad configuration) the line is written: that is when it is most wanted.
+    if (c.var.runtime?.config.logRequests ?? true) writeLine(requestLogLine(facts, requestId(facts.ray, () => crypto.randomUUID())));
+    c.env?.METRICS?.writeDataPoint(requestDataPoint(facts));
+  } catch {
+    // A metrics binding that is not one, or a failed write: the request was answered.
   }
 });
 
