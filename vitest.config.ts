@@ -112,6 +112,8 @@ const projects = [
       include: ["test/e2e/**/*.test.ts", "test/tooling/*.test.ts"],
       environment: "node",
       setupFiles,
+      // Captures every wrangler dev's output; fails the run if a log line holds a secret (see the file).
+      globalSetup: ["./test/support/log-capture-global.ts"],
       testTimeout: 600_000,
       hookTimeout: 300_000,
       fileParallelism: false,

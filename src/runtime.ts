@@ -8,6 +8,7 @@ import { createAuthorizer } from "./auth";
 import { keySource, type KeySource } from "./auth/context";
 import { createStorage, type Storage } from "./storage";
 import { EdgeCache, PurgingStore } from "./registry/edge-cache";
+import { logEvent } from "./observability/log";
 
 export interface Runtime {
   config: Config;
@@ -60,16 +61,17 @@ export function runtimeFor(env: Env): Runtime {
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       config = err;
-      console.error(err.message);
+      // The problems name settings, never their values (src/config/read.ts).
+      logEvent("error", err.message);
     }
     if (config instanceof ConfigError) r = config;
     else {
       r = createRuntime(config);
       const auth = config.auth;
-      if (auth.mode === "open") console.warn("Skiff: SKIFF_AUTH=open: anyone can push and pull. For local development only.");
-      else if (auth.locked) console.warn(`Skiff: ${auth.locked}`);
+      if (auth.mode === "open") logEvent("warn", "Skiff: SKIFF_AUTH=open: anyone can push and pull. For local development only.");
+      else if (auth.locked) logEvent("warn", `Skiff: ${auth.locked}`);
       const cache = config.edgeCache;
-      if (cache.manifestSeconds && !cache.blobSeconds) console.warn("Skiff: blob metadata is not edge-cached: EDGE_CACHE_SECONDS must be shorter than GC_QUARANTINE_HOURS (docs/gc.md §13).");
+      if (cache.manifestSeconds && !cache.blobSeconds) logEvent("warn", "Skiff: blob metadata is not edge-cached: EDGE_CACHE_SECONDS must be shorter than GC_QUARANTINE_HOURS (docs/gc.md §13).");
     }
     runtimes.set(env, r);
   }

@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import bcrypt from "bcryptjs";
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from "jose";
 import { hashPasswordPbkdf2, PBKDF2_MAX_ITERATIONS, PBKDF2_MIN_ITERATIONS } from "../../src/auth/passwords";
+import { recordSecrets } from "./log-capture";
 
 export const ALGS = ["ES256", "EdDSA", "RS256"] as const;
 export type SigningAlg = (typeof ALGS)[number];
@@ -31,6 +32,7 @@ export async function hashPassword(password: string, iterations = MAX_ITERATIONS
   if (!Number.isInteger(iterations) || iterations < PBKDF2_MIN_ITERATIONS || iterations > MAX_ITERATIONS) {
     throw new Error(`iterations must be from ${PBKDF2_MIN_ITERATIONS} to ${MAX_ITERATIONS}`);
   }
+  recordSecrets([password]); // for the end-to-end log check, when on (log-capture.ts)
   return hashPasswordPbkdf2(password, iterations);
 }
 
@@ -41,6 +43,7 @@ export function randomPassword(): string {
 /** An AUTH_USERS line `NAME:<hash>`: PBKDF2 (default), or bcrypt with `bcryptCost` (as `htpasswd -B`). */
 export async function userLine(name: string, password: string, opts: { iterations?: number; bcryptCost?: number } = {}): Promise<string> {
   if (!USER_NAME.test(name)) throw new Error(`invalid user name ${JSON.stringify(name)}: letters, digits and . _ @ - (not starting with a symbol)`);
+  if (opts.bcryptCost) recordSecrets([password]);
   const hash = opts.bcryptCost ? bcrypt.hashSync(password, opts.bcryptCost) : await hashPassword(password, opts.iterations);
   return `${name}:${hash}`;
 }

@@ -13,6 +13,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { generateSigningKey, hashPassword, randomPassword } from "./credentials";
+import { appendCapture, newCaptureFile, recordSecrets, secretsOfVars } from "./log-capture";
 import { freePort, httpStatus, portIsFree, sleep, startDaemon, type Daemon } from "./processes";
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -100,6 +101,10 @@ export function wranglerDev(opts: {
   testScheduled?: boolean;
 }): Daemon {
   if (!existsSync(WRANGLER)) throw new Error(`wrangler is not installed (${WRANGLER} missing): run npm ci`);
+  // SKIFF_LOG_CAPTURE_DIR: keep workerd's output and the configured secrets for the end-to-end log check.
+  const capture = newCaptureFile("wrangler");
+  if (capture) recordSecrets(secretsOfVars(opts.vars ?? {}));
+  const onOutput = capture ? (s: string) => (appendCapture(capture, s), opts.onOutput?.(s)) : opts.onOutput;
   const args = [
     WRANGLER, "dev",
     "--config", opts.config,
@@ -130,7 +135,7 @@ export function wranglerDev(opts: {
       ...((opts.devtools ?? process.env.SKIFF_DEVTOOLS === "1") ? {} : { VSCODE_INSPECTOR_OPTIONS: process.env.VSCODE_INSPECTOR_OPTIONS ?? "{}" }),
     },
     logFile: opts.logFile,
-    onOutput: opts.onOutput,
+    onOutput,
   });
 }
 

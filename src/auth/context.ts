@@ -6,6 +6,7 @@ import { importKeys, type ImportedKeys, type KeyConfig } from "./keys";
 import type { TokenAuthSettings } from "./settings";
 import type { TokenContext } from "./tokens";
 import { formatScope } from "./rules";
+import { logEvent } from "../observability/log";
 import type { Scope } from "./types";
 
 export function tokenContext(settings: TokenAuthSettings): TokenContext {
@@ -26,7 +27,7 @@ export function keySource(config: KeyConfig | null): KeySource {
     } catch (e) {
       if (imported === p) imported = null;
       // jose's messages name the problem (curve, length), never the key material.
-      console.error(`Skiff: the token keys could not be imported: ${(e as Error).message}`);
+      logEvent("error", "Skiff: the token keys could not be imported", { error: (e as Error).message });
       throw new RegistryError("UNAVAILABLE", "the token keys (AUTH_SIGNING_KEY / AUTH_VERIFY_KEYS) could not be loaded; see the Worker's log");
     }
   };

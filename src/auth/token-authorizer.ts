@@ -54,9 +54,16 @@ export function tokenAuthorizer(settings: TokenAuthSettings, keys: KeySource): A
   };
 }
 
+/** A 403 for an authenticated caller: it keeps who was refused, for the request log (src/http/observe.ts). */
+export class AccessDenied extends RegistryError {
+  constructor(readonly subject: string, message: string, detail: unknown) {
+    super("DENIED", message, detail);
+  }
+}
+
 function deny(subject: string, scope: Scope): RegistryError {
   const what = scope.type === "registry" ? "list the catalog" : `${scope.actions.join("+")} ${scope.name}`;
-  return new RegistryError("DENIED", `requested access to the resource is denied: user ${subject} may not ${what}`, {
+  return new AccessDenied(subject, `requested access to the resource is denied: user ${subject} may not ${what}`, {
     type: scope.type,
     name: scope.name,
     actions: scope.actions,

@@ -15,6 +15,8 @@ export interface Config {
   registry: RegistrySettings;
   gc: GcSettings;
   edgeCache: EdgeCacheSettings;
+  /** One structured log line per request (LOG_REQUESTS; src/http/observe.ts). */
+  logRequests: boolean;
 }
 
 /** The edge cache's lifetimes in seconds (0 = not cached); src/registry/edge-cache.ts, docs/architecture.md. */
@@ -65,6 +67,7 @@ export function parseConfig(env: Env): Config {
   const retention = parseRetention(read.text("RETENTION"), problems);
   const edgeSeconds = read.int("EDGE_CACHE_SECONDS", { min: 0, max: 3600, why: "how long another colo may serve a deleted manifest or blob" });
   const tagSeconds = read.int("TAG_CACHE_SECONDS", { min: 0, max: 3600, why: "how stale a pull by tag may be" });
+  const logRequests = read.bool("LOG_REQUESTS") ?? true;
   if (problems.length) throw new ConfigError(problems);
   return {
     storage: storage!,
@@ -79,5 +82,6 @@ export function parseConfig(env: Env): Config {
       blobSeconds: edgeSeconds < quarantineHours * 3600 ? edgeSeconds : 0,
       tagSeconds,
     },
+    logRequests,
   };
 }

@@ -79,6 +79,10 @@ export interface Env {
   EDGE_CACHE_SECONDS?: string;
   /** How stale a pull by tag may be, in seconds: tag lookups are cached this long (0 = never, the default). */
   TAG_CACHE_SECONDS?: string;
+  /** "false": no per-request log line (events such as storage failures are still logged). Default on. */
+  LOG_REQUESTS?: string;
+  /** Workers Analytics Engine dataset ([[analytics_engine_datasets]] binding METRICS): one data point per request. */
+  METRICS?: AnalyticsEngineDataset;
   [key: string]: unknown;
 }
 
@@ -130,6 +134,7 @@ export const SETTINGS = {
   RETENTION: { kind: "json" },
   EDGE_CACHE_SECONDS: { kind: "int", default: 300 },
   TAG_CACHE_SECONDS: { kind: "int", default: 0 },
+  LOG_REQUESTS: { kind: "bool", default: true },
 } as const satisfies Record<string, SettingSpec>;
 
 interface SettingSpec {

@@ -5,6 +5,7 @@
 // the last stopped (the bucket holds the run's state), so a run spans several days: a fallback, not the design.
 import { GcBusyError, currentRun, runStep, startRun } from "./index";
 import type { GcDeps, GcStatus } from "./types";
+import { logEvent } from "../observability/log";
 
 /** Wall time one scheduled invocation spends stepping inline (a cron may use minutes; this leaves a wide margin). */
 export const INLINE_BUDGET_MS = 20_000;
@@ -53,7 +54,7 @@ export async function scheduledGc(deps: GcDeps, workflow: GcWorkflowBinding | un
     if (!(e instanceof GcBusyError)) throw e;
     if (workflow) {
       // Its Workflow instance steps it (or an admin does); starting another would only lose the lease race.
-      console.log(`Skiff gc: run ${e.run} is in progress; the scheduled run is skipped`);
+      logEvent("info", `Skiff gc: run ${e.run} is in progress; the scheduled run is skipped`);
       return { kind: "busy", run: e.run ?? "unknown" };
     }
     // Inline mode: each cron goes on with the run the previous ones could not finish.
@@ -64,7 +65,7 @@ export async function scheduledGc(deps: GcDeps, workflow: GcWorkflowBinding | un
   if (workflow) {
     const id = workflowId(status.run);
     await workflow.create({ id, params: { run: status.run } });
-    console.log(`Skiff gc: run ${status.run} started (cron), Workflow instance ${id}`);
+    logEvent("info", `Skiff gc: run ${status.run} started (cron), Workflow instance ${id}`);
     return { kind: "workflow", run: status.run, id };
   }
   let steps = 0;
@@ -74,7 +75,7 @@ export async function scheduledGc(deps: GcDeps, workflow: GcWorkflowBinding | un
     status = await runStep(deps);
     steps++;
   }
-  console.log(`Skiff gc: run ${status.run} (cron, inline: no GC_WORKFLOW binding): ${steps} steps, ${status.done ? "done" : `phase ${status.phase}, continues at the next cron`}`);
+  logEvent("info", `Skiff gc: run ${status.run} (cron, inline: no GC_WORKFLOW binding): ${steps} steps, ${status.done ? "done" : `phase ${status.phase}, continues at the next cron`}`);
   return { kind: "inline", run: status.run, steps, status };
 }
 

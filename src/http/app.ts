@@ -12,6 +12,8 @@ import { manifestRoutes } from "./routes/manifests";
 import { uploadRoutes } from "./routes/uploads";
 import { blobRoutes } from "./routes/blobs";
 import { gcRoutes } from "./routes/gc";
+import { healthRoutes } from "./routes/health";
+import { observeRequests } from "./observe";
 
 /** The Worker's app; `runtimeOf` gives each request what it runs on (config, store, authorizer). */
 export function createApp(runtimeOf: (env: Env) => Runtime): Hono<AppEnv> {
@@ -24,8 +26,14 @@ export function createApp(runtimeOf: (env: Env) => Runtime): Hono<AppEnv> {
     if (unread && !unread.locked) unread.cancel().catch(() => {});
     return toErrorResponse(err);
   });
-  app.notFound(() => toErrorResponse(new RegistryError("UNSUPPORTED", "no such endpoint", undefined, { status: 404 })));
+  app.notFound((c) => {
+    if (c.var.note) c.var.note.code = "UNSUPPORTED";
+    return toErrorResponse(new RegistryError("UNSUPPORTED", "no such endpoint", undefined, { status: 404 }));
+  });
 
+  // First: every request gets its log line, including those the health route answers before the runtime exists.
+  app.use("*", observeRequests);
+  app.route("/", healthRoutes(runtimeOf));
   app.use("*", async (c, next) => {
     c.set("runtime", runtimeOf(c.env));
     await next();

@@ -5,7 +5,17 @@ import type { Runtime } from "../runtime";
 import type { Action, Principal, Scope } from "../auth/types";
 import { requireName } from "../protocol/names";
 
-export type AppEnv = { Bindings: Env; Variables: { runtime: Runtime; principal: Principal; name: string } };
+/** What a route adds to its request's log line (src/http/observe.ts) that the request and answer do not show. */
+export interface RequestNote {
+  /** The user the token endpoint checked (routes behind auth have `principal`). */
+  user?: string;
+  /** Request body bytes received, when the request had no Content-Length (docker's PATCH). */
+  bytesIn?: number;
+  /** The OCI code of an error answered without throwing (not found). */
+  code?: string;
+}
+
+export type AppEnv = { Bindings: Env; Variables: { runtime: Runtime; principal: Principal; name: string; note: RequestNote } };
 
 /** Authenticates the caller and checks that they hold every scope in `scopes` (none: any caller /v2/ admits). */
 export function requireScopes(...scopes: Scope[]) {

@@ -2,6 +2,7 @@
 import { ERROR_CODES, RegistryError, errorBody } from "../protocol/errors";
 import { StorageError } from "../storage/types";
 import { ConfigError } from "../config";
+import { logEvent } from "../observability/log";
 
 export const CONFIG_ERROR_MESSAGE = "registry misconfigured, see the logs";
 
@@ -18,9 +19,20 @@ export function toErrorResponse(err: unknown): Response {
   // The problems are in the log (runtimeFor logs them once); a client learns nothing of the configuration.
   if (err instanceof ConfigError) return errorResponse(new RegistryError("UNAVAILABLE", CONFIG_ERROR_MESSAGE));
   if (err instanceof StorageError) {
-    console.error(err.message);
+    logEvent("error", "storage failure", { error: err.message });
     return errorResponse(new RegistryError("UNAVAILABLE", "storage is unavailable; retry later", undefined, { headers: { "Retry-After": "1" } }));
   }
-  console.error("unexpected error", (err as Error)?.stack ?? err);
+  logEvent("error", "unexpected error", { error: String((err as Error)?.stack ?? err) });
   return errorResponse(new RegistryError("UNKNOWN", ERROR_CODES.UNKNOWN.message));
+}
+
+/** The OCI code a thrown value is answered with (see toErrorResponse), or null for none. */
+export function errorCodeOf(err: unknown): string | null {
+  if (err === undefined || err === null) return null;
+  if (err instanceof RegistryError) return err.code;
+  if (err instanceof ConfigError || err instanceof StorageError) return "UNAVAILABLE";
+  // Errors of their own shape that carry an OCI code (the token endpoint's).
+  const code = (err as { ociCode?: unknown }).ociCode;
+  if (typeof code === "string" && code in ERROR_CODES) return code;
+  return "UNKNOWN";
 }

@@ -12,6 +12,7 @@
 //                                              one per request; the state names the current one)
 //   catalog/<name>                             marker: the repository has manifests
 //   gc/state                                   the garbage collector's current run: phase, cursor, lease (docs/gc.md)
+//   _skiff/health                              never written: the health check HEADs it (a miss proves access)
 //   gc/runs/<run>/report.json                  a run's report; gc/runs/<run>/... its saved marks
 //
 // Name components start with [a-z0-9], so the `_`-prefixed segments can never collide with a nested repository.
@@ -36,6 +37,7 @@ export const keys = {
   reposPrefix: "repos/",
   uploadsPrefix: "uploads/",
   gcState: "gc/state",
+  healthProbe: "_skiff/health",
   gcRunsPrefix: "gc/runs/",
   gcRun: (run: string) => `gc/runs/${run}/`,
   gcReport: (run: string) => `gc/runs/${run}/report.json`,

@@ -331,7 +331,9 @@ describe("configuration", () => {
         const text = await res.text();
         expect(res.status, text).toBe(503);
         expect(JSON.parse(text).errors).toEqual([{ code: "UNAVAILABLE", message: "registry misconfigured, see the logs" }]);
-        const logged = errors.mock.calls.map((args) => args.join(" ")).join("\n");
+        // Log lines are JSON (src/observability/log.ts): match the decoded message, check secrets in both forms.
+        const raw = errors.mock.calls.map((args) => args.join(" ")).join("\n");
+        const logged = `${raw}\n${errors.mock.calls.map((args) => JSON.parse(String(args[0])).message).join("\n")}`;
         expect(logged).toMatch(re);
         for (const secret of [(SIGNING_JWK as Record<string, string>).d, "plaintext-password", "nogroup", "Team/", '"write"', '"admin"']) expect(logged).not.toContain(secret);
       }

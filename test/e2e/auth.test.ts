@@ -11,6 +11,7 @@ import { ContainerTools, ctrRegistryArgs, itWith, missingTools } from "../suppor
 import { removeDir, run, tempDir } from "../support/proc";
 import { request } from "../support/http";
 import { generateSigningKey, hashPassword } from "../../scripts/lib/credentials";
+import { recordSecrets } from "../../scripts/lib/log-capture";
 import { banner, startSkiff } from "../../scripts/lib/dev-server";
 import { freePort } from "../../scripts/lib/processes";
 
@@ -26,6 +27,8 @@ const RULES = {
 
 /** Worker variables: alice from the real `htpasswd -B` (bcrypt), bob and carol from `npm run user` (PBKDF2). */
 async function authVars(): Promise<Record<string, string>> {
+  // htpasswd hashes alice's password outside credentials.ts: list it for the end-to-end log check.
+  recordSecrets([PW.alice]);
   const alice = (await run("htpasswd", ["-nbBC", "10", "alice", PW.alice])).stdout.trim();
   const { privateJwk } = await generateSigningKey("ES256");
   return {

@@ -13,6 +13,8 @@ import type { Scope } from "../../auth/types";
 import { GcBusyError, GcRefusedError, currentRun, listRuns, readReport, runStep, startRun } from "../../gc";
 import { parseStartOptions, requireRunId } from "../../gc/run-options";
 import type { AppEnv } from "../context";
+import { logEvent } from "../../observability/log";
+import { AccessDenied } from "../../auth/token-authorizer";
 
 export const ADMIN_SCOPE: Scope = { type: "registry", name: "catalog", actions: ["*"] };
 
@@ -24,12 +26,13 @@ const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
     c.set("principal", await c.var.runtime.authorizer.authorize(c.req.raw, [ADMIN_SCOPE]));
   } catch (e) {
     // The authorizer's refusal talks about listing the catalog; say what was actually refused.
+    if (e instanceof AccessDenied) throw new AccessDenied(e.subject, "garbage collection is for admins only", e.detail);
     if (e instanceof RegistryError && e.code === "DENIED") throw new RegistryError("DENIED", "garbage collection is for admins only", e.detail);
     throw e;
   }
   if (c.var.runtime.config.auth.mode === "open" && !warnedOpen) {
     warnedOpen = true;
-    console.warn("Skiff: SKIFF_AUTH=open: anyone can start garbage collection (/_skiff/gc). For local development only.");
+    logEvent("warn", "Skiff: SKIFF_AUTH=open: anyone can start garbage collection (/_skiff/gc). For local development only.");
   }
   await next();
   c.header("Cache-Control", "no-store");

@@ -24,14 +24,17 @@ export const tokenRoutes = new Hono<AppEnv>();
 
 /** An error in both shapes clients read: OAuth2's `error` and the registry's `errors`. */
 class TokenEndpointError extends Error {
+  /** The code in the answer's `errors` (and in the request log: src/http/responses.ts errorCodeOf). */
+  readonly ociCode: string;
   constructor(readonly status: 400 | 401 | 404 | 429 | 503, readonly oauth: string, message: string) {
     super(message);
+    // OCI has no code for a malformed request; UNSUPPORTED is the nearest (clients act on the status).
+    this.ociCode = { 401: "UNAUTHORIZED", 429: "TOOMANYREQUESTS", 503: "UNAVAILABLE" }[status as number] ?? "UNSUPPORTED";
   }
 }
 
 function errorResponse(e: TokenEndpointError): Response {
-  // OCI has no code for a malformed request; UNSUPPORTED is the nearest (clients act on the status).
-  const code = { 401: "UNAUTHORIZED", 429: "TOOMANYREQUESTS", 503: "UNAVAILABLE" }[e.status as number] ?? "UNSUPPORTED";
+  const code = e.ociCode;
   const headers: Record<string, string> = { "Content-Type": "application/json", ...NO_STORE };
   if (e.status === 401) headers["WWW-Authenticate"] = 'Basic realm="Skiff token service", charset="UTF-8"';
   if (e.status === 429) headers["Retry-After"] = String(LOGIN_RETRY_AFTER_SECONDS);
@@ -69,6 +72,7 @@ function grantedScopes(settings: TokenAuthSettings, subject: string | null, scop
 }
 
 async function answer(c: C, settings: TokenAuthSettings, subject: string | null, scopes: Scope[], refreshToken: string | undefined) {
+  if (subject) c.var.note.user = subject;
   const keys = await c.var.runtime.keys();
   const now = nowSeconds();
   const ttl = settings.accessTtlSeconds;

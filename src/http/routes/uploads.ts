@@ -99,7 +99,10 @@ uploadRoutes.get("/v2/:name{.+}/blobs/uploads/:id", push, async (c) => {
 uploadRoutes.patch("/v2/:name{.+}/blobs/uploads/:id", push, async (c) => {
   const { runtime, name, principal } = c.var;
   const session = await loadUpload(runtime.deps, name, c.req.param("id"), principal.subject);
+  const before = uploadOffset(session.state.content);
   await onSession(session, () => appendChunk(runtime.deps, session, c.req.raw.body, chunkOf(c.req.raw)));
+  // For the request log: docker's PATCH has no Content-Length, the session's growth is what it sent.
+  c.var.note.bytesIn = uploadOffset(session.state.content) - before;
   return new Response(null, { status: 202, headers: uploadHeaders(session.state) });
 });
 

@@ -175,3 +175,37 @@ describe("S3 server answering errors mid-upload", () => {
   });
 });
 
+
+describe("GET /_skiff/health with the S3 server failing", () => {
+  const HEALTH_CACHE_WAIT_MS = 5_200; // src/http/routes/health.ts HEALTH_CACHE_MS, and a little
+  const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it("503 unavailable while RGW is stopped or refuses the credentials, ok again after; nothing of the backend leaks", async () => {
+    const { env } = await import("cloudflare:workers");
+    const vars = env as unknown as Record<string, string>;
+    const ok = await registry("/_skiff/health");
+    expect(ok.status).toBe(200);
+    expect((await ok.json<{ status: string }>()).status).toBe("ok");
+
+    await gateway("stop");
+    await wait(HEALTH_CACHE_WAIT_MS);
+    const down = await registry("/_skiff/health");
+    const text = await down.text();
+    expect(down.status).toBe(503);
+    expect(JSON.parse(text)).toEqual({ status: "unavailable", version: expect.any(String) });
+    for (const s of [vars.S3_ENDPOINT, new URL(vars.S3_ENDPOINT).host, vars.S3_BUCKET, vars.S3_ACCESS_KEY_ID, vars.S3_SECRET_ACCESS_KEY, "ECONNREFUSED", "s3"]) {
+      expect(text).not.toContain(s);
+    }
+    await gateway("start");
+
+    // Credentials refused (as a rotated or wrong key would be): the probe's HEAD gets a 403.
+    await wait(HEALTH_CACHE_WAIT_MS);
+    await injectFault({ method: "HEAD", match: "_skiff/health", status: 403, code: "AccessDenied" });
+    const refused = await registry("/_skiff/health");
+    expect(refused.status).toBe(503);
+    expect(await clearFaults()).toBe(1);
+
+    await wait(HEALTH_CACHE_WAIT_MS);
+    expect((await registry("/_skiff/health")).status).toBe(200);
+  });
+});
