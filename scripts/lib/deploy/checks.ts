@@ -184,7 +184,11 @@ function whereToFix(problem: string, target: DeployTarget, supplied: Secrets): s
   if (/binding named|rate limiting binding/.test(problem)) {
     return `declare the binding in the [[env.${target.env}.*]] tables of ${target.configLabel} (wrangler does not inherit bindings into an environment)`;
   }
-  const name = [...SETTING_NAMES].sort((a, b) => b.length - a.length).find((n) => new RegExp(`\\b${n}\\b`).test(problem));
+  // The setting the problem is about: the one it says is needed ("STORAGE_BACKEND=s3 needs S3_BUCKET"), else the
+  // first it names.
+  const needed = /\bneeds ([A-Z][A-Z0-9_]+)/.exec(problem)?.[1];
+  const mentioned = SETTING_NAMES.map((n) => ({ n, at: problem.search(new RegExp(`\\b${n}\\b`)) })).filter((m) => m.at >= 0).sort((a, b) => a.at - b.at);
+  const name = needed && isSetting(needed) ? needed : mentioned[0]?.n;
   if (!name) return `see the message; settings are in [env.${target.env}.vars] of ${target.configLabel} and the supplied secrets`;
   if (supplied.has(name)) return `correct the value of ${name} you supply (secrets file, key or users file, or stdin)`;
   if (name in target.vars) return `correct ${name} in [env.${target.env}.vars] of ${target.configLabel}`;
