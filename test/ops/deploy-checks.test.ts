@@ -135,6 +135,30 @@ describe("npm run deploy: checks before anything is uploaded", () => {
     expect(o.calls.map((c) => c.slice(0, 2).join(" "))).toEqual(["secret list"]);
   });
 
+  it("S3 backend (the AWS guide's configuration): passes, creates no R2 bucket, uploads the S3 keys as secrets", async () => {
+    const s3env = path.join(tmpDir("s3"), "s3.env");
+    writeFileSync(s3env, "S3_ACCESS_KEY_ID=AKIAEXAMPLEEXAMPLE12\nS3_SECRET_ACCESS_KEY='SECRET-MARKER-S3/abc+def'\n");
+    const s3 = (t: string) =>
+      replaceOnce(replaceOnce(t, `[[env.production.r2_buckets]]\nbinding = "BUCKET"\nbucket_name = "skiff-registry"\n`, ""), `[env.production.vars]\nSTORAGE_BACKEND = "r2"`, `[env.production.vars]\nSTORAGE_BACKEND = "s3"\nS3_REGION = "eu-central-1"\nS3_BUCKET = "acme-skiff-registry"`);
+    const o = await deployWith(["--dry-run", ...allSecrets(), "--secrets-file", s3env], s3);
+    expect(o.err).toBe("");
+    expect(o.code).toBe(0);
+    expect(o.out).not.toContain("SECRET-MARKER");
+    expect(o.out).not.toMatch(/r2 bucket/);
+    expect(o.out).toMatch(/secret bulk .*\(stdin: a JSON object of S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, AUTH_SIGNING_KEY, AUTH_USERS, AUTH_RULES;/);
+    // Left bound, the R2 bucket gets a warning (the deploy would need it to exist).
+    const kept = await deployWith(["--dry-run", ...allSecrets(), "--secrets-file", s3env], (t) => replaceOnce(t, `[env.production.vars]\nSTORAGE_BACKEND = "r2"`, `[env.production.vars]\nSTORAGE_BACKEND = "s3"\nS3_REGION = "eu-central-1"\nS3_BUCKET = "acme-skiff-registry"`));
+    expect(kept.code).toBe(0);
+    expect(kept.out).toMatch(/warning: STORAGE_BACKEND is s3 but \[env\.production\] still binds the R2 bucket skiff-registry.*remove \[\[env\.production\.r2_buckets\]\]/);
+  });
+
+  it("--skip-bucket leaves the bucket and its lifecycle rules to infra/cloudflare", async () => {
+    const o = await deployWith(["--dry-run", ...allSecrets(), "--skip-bucket"]);
+    expect(o.code).toBe(0);
+    expect(o.out).not.toMatch(/r2 bucket/);
+    expect(o.out).toMatch(/wrangler deploy --config \S+ --env production$/m);
+  });
+
   it("the shipped wrangler.toml asks only for the registry's host", async () => {
     const o = await deployWith(["--dry-run", ...allSecrets()], undefined, { ready: false });
     expect(o.code).toBe(1);

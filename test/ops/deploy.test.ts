@@ -42,6 +42,7 @@ describe("npm run deploy -- --dry-run", () => {
       /wrangler r2 bucket create skiff-registry/,
       /wrangler r2 bucket lifecycle add skiff-registry skiff-abort-multipart --abort-multipart-days 7 --force/,
       /wrangler r2 bucket lifecycle add skiff-registry skiff-upload-leftovers uploads\/ --expire-days 7 --force/,
+      /wrangler r2 bucket lifecycle add skiff-registry skiff-gc-runs gc\/runs\/ --expire-days 90 --force/,
       /wrangler secret bulk --config \S+ --env production\s+\(stdin: a JSON object of AUTH_SIGNING_KEY, AUTH_USERS, AUTH_RULES;/,
       /wrangler deploy --config \S+ --env production$/m,
     ];
@@ -96,6 +97,7 @@ describe("npm run deploy (a stand-in wrangler: no Cloudflare account here)", () 
       ["r2", "bucket", "lifecycle", "list", "skiff-registry", ...common],
       ["r2", "bucket", "lifecycle", "add", "skiff-registry", "skiff-abort-multipart", "--abort-multipart-days", "7", "--force", ...common],
       ["r2", "bucket", "lifecycle", "add", "skiff-registry", "skiff-upload-leftovers", "uploads/", "--expire-days", "7", "--force", ...common],
+      ["r2", "bucket", "lifecycle", "add", "skiff-registry", "skiff-gc-runs", "gc/runs/", "--expire-days", "90", "--force", ...common],
       ["secret", "bulk", ...common],
       ["deploy", ...common],
     ]);
@@ -106,7 +108,7 @@ describe("npm run deploy (a stand-in wrangler: no Cloudflare account here)", () 
   });
 
   it("a later deploy: creates nothing that exists, keeps the stored secrets, deploys", async () => {
-    const fake = fakeWrangler({ secrets: ["AUTH_SIGNING_KEY", "AUTH_USERS", "AUTH_RULES"], bucketExists: true, rules: ["skiff-abort-multipart", "skiff-upload-leftovers"] });
+    const fake = fakeWrangler({ secrets: ["AUTH_SIGNING_KEY", "AUTH_USERS", "AUTH_RULES"], bucketExists: true, rules: ["skiff-abort-multipart", "skiff-upload-leftovers", "skiff-gc-runs"] });
     const r = await deploy(["--config", config], { env: fake.env });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/not checked: AUTH_SIGNING_KEY: stored in the account/);
@@ -128,7 +130,7 @@ describe("npm run deploy (a stand-in wrangler: no Cloudflare account here)", () 
   });
 
   it("a failing wrangler step stops the deploy with exit 1 and says which command failed", async () => {
-    const fake = fakeWrangler({ secrets: ["AUTH_SIGNING_KEY", "AUTH_USERS", "AUTH_RULES"], bucketExists: true, rules: ["skiff-abort-multipart", "skiff-upload-leftovers"], failDeploy: true });
+    const fake = fakeWrangler({ secrets: ["AUTH_SIGNING_KEY", "AUTH_USERS", "AUTH_RULES"], bucketExists: true, rules: ["skiff-abort-multipart", "skiff-upload-leftovers", "skiff-gc-runs"], failDeploy: true });
     const r = await deploy(["--config", config], { env: fake.env });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/deploy: wrangler deploy --config \S+ --env production failed \(exit 1\) → fix:/);

@@ -116,6 +116,10 @@ export function checkDeployment(target: DeployTarget, secrets: SecretState, opts
     fix(`the BUCKET binding's bucket_name is not an R2 bucket name (3 to 63 lower-case letters, digits and -)`, `set bucket_name under [[env.${target.env}.r2_buckets]]`);
   }
 
+  if ((values.STORAGE_BACKEND ?? "r2").trim() === "s3" && r2) {
+    warnings.push(`STORAGE_BACKEND is s3 but ${envTable} still binds the R2 bucket ${r2.bucketName}: unused, and the deploy fails unless that bucket exists (remove [[env.${target.env}.r2_buckets]])`);
+  }
+
   // Where clients find this registry: https, a real host, and the host the routes serve.
   const service = values.AUTH_SERVICE?.trim();
   const realm = values.AUTH_REALM?.trim();

@@ -21,13 +21,15 @@ export interface DeployOptions {
   rulesFile?: string;
   secretsStdin: boolean;
   prompt: boolean;
+  /** The R2 bucket and its lifecycle rules are managed elsewhere (infra/cloudflare): create nothing. */
+  skipBucket: boolean;
   zonePlan?: ZonePlan;
   workersPlan: WorkersPlan;
 }
 
 export const USAGE = `usage: npm run deploy -- [--dry-run] [--env production] [--config wrangler.toml]
          [--signing-key-file key.json] [--users-file users.txt] [--rules-file rules.json]
-         [--secrets-file FILE]... [--secrets-stdin] [--no-prompt]
+         [--secrets-file FILE]... [--secrets-stdin] [--no-prompt] [--skip-bucket]
          [--zone-plan free|pro|business|enterprise] [--workers-plan paid|free] [--outdir dist/production]`;
 
 export function parseOptions(argv: string[], cwd: string): DeployOptions | string {
@@ -39,6 +41,7 @@ export function parseOptions(argv: string[], cwd: string): DeployOptions | strin
     secretsFiles: [],
     secretsStdin: false,
     prompt: true,
+    skipBucket: false,
     workersPlan: "paid",
   };
   for (let i = 0; i < argv.length; i++) {
@@ -60,6 +63,7 @@ export function parseOptions(argv: string[], cwd: string): DeployOptions | strin
         case "--rules-file": o.rulesFile = path.resolve(cwd, value()); break;
         case "--secrets-stdin": o.secretsStdin = true; break;
         case "--no-prompt": o.prompt = false; break;
+        case "--skip-bucket": o.skipBucket = true; break;
         case "--zone-plan": {
           const v = value();
           if (!(ZONE_PLANS as string[]).includes(v)) return `--zone-plan must be one of ${ZONE_PLANS.join(", ")}`;
@@ -97,6 +101,10 @@ export const LIFECYCLE_RULES = [
   // Session state and tail objects of abandoned uploads, past any session's life; garbage collection removes them
   // too, this is the net when it does not run.
   { id: "skiff-upload-leftovers", prefix: "uploads/", args: ["--expire-days", "7"] },
+  // Old garbage collection reports and the scratch of crashed runs; a run reads its own marks for at most a
+  // quarantine (up to 30 days). The same rules as infra/ (infra/README.md), which manages them instead with
+  // --skip-bucket.
+  { id: "skiff-gc-runs", prefix: "gc/runs/", args: ["--expire-days", "90"] },
 ];
 
 /** Runs the deploy; returns the exit code (0 done, 1 a problem, 2 usage). */
@@ -152,7 +160,7 @@ export async function runDeploy(o: DeployOptions, io: DeployIO): Promise<number>
   }
   out(`  ✓ configuration checked: storage, signing key, users, access rules, limits, AUTH_REALM/AUTH_SERVICE`);
 
-  const steps = plannedSteps(target, supplied, result.upload, common);
+  const steps = plannedSteps(target, supplied, result.upload, common, o.skipBucket);
   if (o.dryRun) {
     out(`\nBuilding the bundle (offline): wrangler deploy --dry-run --outdir ${path.relative(process.cwd(), o.outdir) || o.outdir}`);
     const build = await io.wrangler.run(["deploy", "--dry-run", "--outdir", o.outdir, ...common], { quiet: true });
@@ -192,9 +200,10 @@ function failed(args: string[], r: { code: number }): string {
   return `${show(args)} failed (exit ${r.code}) → fix: see wrangler's output above (logged in? npx wrangler login, or CLOUDFLARE_API_TOKEN)`;
 }
 
-function plannedSteps(target: DeployTarget, secrets: Secrets, upload: string[], common: string[]): Step[] {
+function plannedSteps(target: DeployTarget, secrets: Secrets, upload: string[], common: string[], skipBucket: boolean): Step[] {
   const steps: Step[] = [];
-  const bucket = (target.vars.STORAGE_BACKEND ?? "r2").trim() === "r2" ? target.r2Buckets.find((b) => b.binding === "BUCKET") : undefined;
+  const r2 = (target.vars.STORAGE_BACKEND ?? "r2").trim() === "r2";
+  const bucket = r2 && !skipBucket ? target.r2Buckets.find((b) => b.binding === "BUCKET") : undefined;
   if (bucket) {
     const j = bucket.jurisdiction ? ["--jurisdiction", bucket.jurisdiction] : [];
     const info = ["r2", "bucket", "info", bucket.bucketName, ...j, ...common];
