@@ -56,6 +56,8 @@ export function readSecretFile(path: string, name: string, problems: string[]): 
   }
   const value = text.trim();
   if (!value) problems.push(`the ${name} file ${path} is empty`);
+  // `npm run keygen > key.json` without --silent puts npm's "> skiff@... keygen" banner into the file.
+  else if (/^> \S+@\S+ \w+/m.test(value)) problems.push(`the ${name} file ${path} holds npm's "> skiff@..." banner lines → fix: make it again with npm run --silent ...`);
   return value || undefined;
 }
 
