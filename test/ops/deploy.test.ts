@@ -56,7 +56,7 @@ describe("npm run deploy -- --dry-run", () => {
 });
 
 /** A stand-in wrangler on PATH (see the file's comment); `state` is what the account holds. */
-function fakeWrangler(state: { secrets: string[]; bucketExists: boolean; rules: string[]; failDeploy?: boolean }) {
+function fakeWrangler(state: { loggedOut?: boolean; secrets: string[] | null; bucketExists: boolean; rules: string[]; failDeploy?: boolean }) {
   const d = tmpDir("fake-wrangler");
   const log = path.join(d, "calls.jsonl");
   const script = `#!${process.execPath}
@@ -66,6 +66,8 @@ const stdin = fs.readFileSync(0, "utf8");
 fs.appendFileSync(${JSON.stringify(log)}, JSON.stringify({ argv, stdin }) + "\\n");
 const state = ${JSON.stringify(state)};
 const cmd = argv.filter((a) => !a.startsWith("-")).slice(0, 3).join(" ");
+if (state.loggedOut) { console.error("✘ [ERROR] In a non-interactive environment, it's necessary to set a CLOUDFLARE_API_TOKEN environment variable for wrangler to work."); process.exit(1); }
+if (argv[0] === "secret" && argv[1] === "list" && state.secrets === null) { console.error('✘ [ERROR] Worker "skiff-production" (env: production) not found.'); process.exit(1); }
 if (argv[0] === "secret" && argv[1] === "list") { console.log(JSON.stringify(state.secrets.map((name) => ({ name, type: "secret_text" })))); process.exit(0); }
 if (cmd.startsWith("r2 bucket info")) { if (state.bucketExists) { console.log("name: skiff-registry"); process.exit(0); } console.error("The specified bucket does not exist. [code: 10006]"); process.exit(1); }
 if (cmd.startsWith("r2 bucket lifecycle") && argv[3] === "list") { console.log(state.rules.length ? state.rules.map((r) => "name:    " + r + "\\nenabled: Yes").join("\\n\\n") : "There are no lifecycle rules"); process.exit(0); }
@@ -82,7 +84,8 @@ console.log("ok: " + argv.slice(0, 4).join(" "));
 
 describe("npm run deploy (a stand-in wrangler: no Cloudflare account here)", () => {
   it("first deploy: creates the bucket and its lifecycle rules, uploads the secrets on stdin, deploys", async () => {
-    const fake = fakeWrangler({ secrets: [], bucketExists: false, rules: [] });
+    // As wrangler 4.86 answers `secret list` for a worker that does not exist yet.
+    const fake = fakeWrangler({ secrets: null, bucketExists: false, rules: [] });
     const stdin = JSON.stringify({ AUTH_SIGNING_KEY: secrets.keyJson, AUTH_USERS: secrets.usersText });
     const r = await deploy(["--config", config, "--secrets-stdin", "--rules-file", secrets.rules, "--zone-plan", "pro"], { env: fake.env, input: stdin });
     expectNoSecret(r.stdout + r.stderr, secrets.values);
@@ -127,6 +130,15 @@ describe("npm run deploy (a stand-in wrangler: no Cloudflare account here)", () 
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/✗ SKIFF_AUTH is "open": anyone could push, pull and delete, anonymously → fix: remove SKIFF_AUTH/);
     expect(fake.calls().map((c) => c.argv.slice(0, 2).join(" "))).toEqual(["secret list"]);
+  });
+
+  it("not logged in: stops at the first question to the account, before anything is created or uploaded", async () => {
+    const fake = fakeWrangler({ loggedOut: true, secrets: [], bucketExists: false, rules: [] });
+    const r = await deploy(["--config", config, "--signing-key-file", secrets.key, "--users-file", secrets.users, "--rules-file", secrets.rules], { env: fake.env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/wrangler secret list .* failed \(exit 1\) → fix: log in \(npx wrangler login, or set CLOUDFLARE_API_TOKEN\)/);
+    expect(fake.calls().map((c) => c.argv.slice(0, 2).join(" "))).toEqual(["secret list"]);
+    expectNoSecret(r.stdout + r.stderr, secrets.values);
   });
 
   it("a failing wrangler step stops the deploy with exit 1 and says which command failed", async () => {

@@ -172,12 +172,12 @@ export async function runDeploy(o: DeployOptions, io: DeployIO): Promise<number>
     const size = /Total Upload: ([^\n]+)/.exec(build.stdout + build.stderr)?.[1];
     out(`  ✓ bundle built${size ? `: ${size.trim()}` : ""} in ${path.join(path.relative(process.cwd(), o.outdir) || o.outdir, "index.js")}`);
     out(`\nA real deploy (without --dry-run) would run:`);
-    for (const s of steps) out(`  ${s.describe}`);
+    for (const s of steps) out(`  ${s.describe.replaceAll(o.config, target.configLabel)}`);
     return 0;
   }
 
   for (const s of steps) {
-    out(`\n→ ${s.describe}`);
+    out(`\n→ ${s.describe.replaceAll(o.config, target.configLabel)}`);
     const ok = await s.run(io.wrangler);
     if (ok !== true) {
       err(`deploy: ${ok}`);
@@ -260,8 +260,9 @@ async function listStoredSecrets(w: WranglerRunner, common: string[]): Promise<S
   const args = ["secret", "list", "--format", "json", ...common];
   const r = await w.run(args, { quiet: true });
   if (r.code !== 0) {
-    // 10007: this worker does not exist yet (a first deploy), so it holds no secrets.
-    if (/10007|does not exist|not found/i.test(r.stdout + r.stderr)) return new Set();
+    // A first deploy: the worker does not exist yet, so it holds no secrets (wrangler 4.86's message for its
+    // "worker not found" API errors).
+    if (/Worker "[^"]+"( \(env: [^)]*\))? not found/.test(r.stdout + r.stderr)) return new Set();
     return `${show(args)} failed (exit ${r.code}) → fix: log in (npx wrangler login, or set CLOUDFLARE_API_TOKEN); wrangler said:\n${r.stdout}${r.stderr}`;
   }
   try {
