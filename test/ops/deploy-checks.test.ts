@@ -57,6 +57,7 @@ describe("npm run deploy: checks before anything is uploaded", () => {
     expect(o.err).toBe("");
     expect(o.code).toBe(0);
     expect(o.out).toContain("✓ configuration checked");
+    expect(o.out).not.toMatch(/warning|not checked/);
     // The dry run's only wrangler call is the offline build.
     expect(o.calls).toEqual([["deploy", "--dry-run", "--outdir", expect.any(String), "--config", expect.any(String), "--env", "production"]]);
   });
@@ -108,6 +109,15 @@ describe("npm run deploy: checks before anything is uploaded", () => {
     expect(problems).toMatch(/the supplied secret AUTH_SINGING_KEY is not a Skiff setting → fix: check its spelling/);
     expect(problems).toMatch(/extra\.env line 2 is not NAME=VALUE/);
     expect(o.calls).toEqual([]);
+  });
+
+  it("warns of users the rules name but AUTH_USERS lacks, without naming them", async () => {
+    const rules = path.join(tmpDir("rules"), "rules.json");
+    writeFileSync(rules, JSON.stringify({ admins: ["alice"], groups: { ci: ["ci-bot", "SECRET-MARKER-NAME"] } }));
+    const o = await deployWith(["--dry-run", "--signing-key-file", secrets.key, "--users-file", secrets.users, "--rules-file", rules]);
+    expect(o.code).toBe(0);
+    expect(o.out).toMatch(/warning: AUTH_RULES names 1 user that AUTH_USERS does not define/);
+    expect(o.out).not.toContain("SECRET-MARKER");
   });
 
   it("lists every problem at once", async () => {

@@ -105,8 +105,18 @@ export function checkDeployment(target: DeployTarget, secrets: SecretState, opts
   for (const b of target.r2Buckets) env[b.binding] = { standIn: "R2 bucket binding" };
   for (const r of target.rateLimits) env[r] = { limit: async () => ({ success: true }) };
   for (const w of target.workflows) env[w] = { standIn: "Workflow binding" };
+  const standInNames = new Set<string>();
+  for (const name of Object.keys(opts.standIns)) if (values[name] === opts.standIns[name as SettingName]) standInNames.add(name);
   try {
-    parseConfig(env);
+    const config = parseConfig(env);
+    // Users the rules name but AUTH_USERS lacks: a typo that grants nobody. Counted, not named: user names are
+    // part of the AUTH_USERS secret.
+    if (config.auth.mode === "token" && !standInNames.has("AUTH_USERS") && !standInNames.has("AUTH_RULES")) {
+      const { rules, users } = config.auth;
+      const named = new Set([...rules.admins.users, ...[...rules.groups.values()].flatMap((g) => [...g]), ...rules.rules.flatMap((r) => [...r.users])]);
+      const unknown = [...named].filter((u) => !users.has(u)).length;
+      if (unknown) warnings.push(`AUTH_RULES names ${unknown} user${unknown > 1 ? "s" : ""} that AUTH_USERS does not define (a typo grants nobody anything)`);
+    }
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     for (const p of e.problems) problems.push(`${p} → fix: ${whereToFix(p, target, secrets.supplied)}`);
