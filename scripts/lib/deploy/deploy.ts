@@ -129,6 +129,19 @@ export async function runDeploy(o: DeployOptions, io: DeployIO): Promise<number>
   if (o.usersFile) add("AUTH_USERS", readSecretFile(o.usersFile, "users", problems));
   if (o.rulesFile) add("AUTH_RULES", readSecretFile(o.rulesFile, "rules", problems));
 
+  const standIns = await makeStandIns();
+  const report = (problems: string[]) => {
+    err(`\n${problems.length} problem${problems.length > 1 ? "s" : ""}; nothing was uploaded:`);
+    for (const p of problems) err(`  ✗ ${p}`);
+    return 1;
+  };
+  // First everything that needs no account, so a broken configuration is named before any login is needed.
+  const offline = checkDeployment(target, { supplied, stored: null }, { zonePlan: o.zonePlan, workersPlan: o.workersPlan, standIns });
+  if (problems.length || offline.problems.length) {
+    for (const w of offline.warnings) out(`  warning: ${w}`);
+    return report([...problems, ...offline.problems]);
+  }
+
   let stored: Set<string> | null = null;
   if (!o.dryRun) {
     const listed = await listStoredSecrets(io.wrangler, common);
@@ -148,16 +161,11 @@ export async function runDeploy(o: DeployOptions, io: DeployIO): Promise<number>
     }
   }
 
-  const standIns = await makeStandIns();
-  const result = checkDeployment(target, { supplied, stored }, { zonePlan: o.zonePlan, workersPlan: o.workersPlan, standIns });
-  problems.push(...result.problems);
+  // Then with what the account holds (and what was typed at the prompt).
+  const result = stored === null && o.dryRun ? offline : checkDeployment(target, { supplied, stored }, { zonePlan: o.zonePlan, workersPlan: o.workersPlan, standIns });
   for (const w of result.warnings) out(`  warning: ${w}`);
   for (const u of result.unchecked) out(`  not checked: ${u}`);
-  if (problems.length) {
-    err(`\n${problems.length} problem${problems.length > 1 ? "s" : ""}; nothing was uploaded:`);
-    for (const p of problems) err(`  ✗ ${p}`);
-    return 1;
-  }
+  if (result.problems.length) return report(result.problems);
   out(`  ✓ configuration checked: storage, signing key, users, access rules, limits, AUTH_REALM/AUTH_SERVICE`);
 
   const steps = plannedSteps(target, supplied, result.upload, common, o.skipBucket);
