@@ -13,7 +13,8 @@ async function main(argv: string[]) {
   process.stdout.write(JSON.stringify(privateJwk) + "\n");
   console.error(`
 New ${alg} signing key (kid ${privateJwk.kid}) printed above. It is a secret: store it, do not commit it:
-  npm run keygen > key.json && npx wrangler secret put AUTH_SIGNING_KEY < key.json && rm key.json
+  npm run --silent keygen > key.json   (--silent: npm would write its own banner into the file), then
+  npm run deploy -- --signing-key-file key.json   (README "Deploying")
 Rotating keys: add the OLD key's public half to AUTH_VERIFY_KEYS (a JSON list) before switching, so tokens
 already issued stay valid until they expire. This key's public half (for a later rotation):
   ${JSON.stringify(publicJwk)}`);

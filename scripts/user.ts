@@ -56,7 +56,7 @@ async function main(argv: string[]) {
   if (!password) throw new Error("empty password");
   process.stdout.write((await userLine(name, password, { iterations, bcryptCost })) + "\n");
   if (generate) console.error(`Generated password for ${name} (shown once): ${password}`);
-  console.error("Add the line above to the AUTH_USERS secret (one user per line): npx wrangler secret put AUTH_USERS");
+  console.error("Add the line above to your users file (npm run --silent user -- add NAME >> users.txt; one user per line) and pass it to npm run deploy with --users-file users.txt");
 }
 
 main(process.argv.slice(2)).catch((e) => {

@@ -139,7 +139,7 @@ describe("npm run deploy: checks before anything is uploaded", () => {
     // Not a TTY here, so no prompt: the missing secret is a problem. AUTH_RULES is "stored" per the stand-in's list.
     const o = await deployWith(["--signing-key-file", secrets.key], undefined, { list: `[{"name":"AUTH_RULES","type":"secret_text"}]` });
     expect(o.code).toBe(1);
-    expect(problemLines(o).join("\n")).toMatch(/AUTH_USERS is not set: not supplied and not stored in the account → fix: npm run user -- add NAME >> users\.txt.*--users-file users\.txt/);
+    expect(problemLines(o).join("\n")).toMatch(/AUTH_USERS is not set: not supplied and not stored in the account → fix: npm run --silent user -- add NAME >> users\.txt.*--users-file users\.txt/);
     expect(o.out).toMatch(/not checked: AUTH_RULES: stored in the account/);
     // Only the question which secrets exist reached wrangler.
     expect(o.calls.map((c) => c.slice(0, 2).join(" "))).toEqual(["secret list"]);

@@ -215,7 +215,7 @@ function secretHowTo(name: SettingName): string {
     case "AUTH_SIGNING_KEY":
       return "npm run keygen > key.json, then pass --signing-key-file key.json";
     case "AUTH_USERS":
-      return "npm run user -- add NAME >> users.txt (one line per user), then pass --users-file users.txt";
+      return "npm run --silent user -- add NAME >> users.txt (one line per user), then pass --users-file users.txt";
     case "AUTH_RULES":
       return `write the access rules (README "Setting up auth") to rules.json and pass --rules-file rules.json`;
     default:
