@@ -44,6 +44,7 @@ function requestFacts(c: Context<AppEnv>, durationMs: number): RequestFacts {
     durationMs,
     user: c.var.principal?.subject ?? note.user ?? (c.error instanceof AccessDenied ? c.error.subject : null),
     userAgent: req.headers.get("user-agent"),
+    credentials: req.headers.has("authorization"),
     upload: res.headers.get("docker-upload-uuid") ?? param("id"),
     digest: res.headers.get("docker-content-digest") ?? param("digest") ?? param("reference") ?? c.req.query("digest") ?? null,
   };

@@ -30,6 +30,8 @@ export interface RequestFacts {
   /** The authenticated subject (token `sub`, or the user the token endpoint just checked), or null. */
   user: string | null;
   userAgent: string | null;
+  /** Whether the request carried an Authorization header (never its value). */
+  credentials?: boolean;
   /** Docker-Upload-UUID of the answer, or the route's :id. */
   upload: string | null;
   /** Docker-Content-Digest of the answer, or the digest the request named. */
@@ -37,7 +39,7 @@ export interface RequestFacts {
 }
 
 /** What a request was, for counters: the names the README's example queries use. */
-export type RequestEvent = "push" | "pull" | "manifest_put" | "manifest_pull" | "token_issued" | "token_denied" | "error" | "request";
+export type RequestEvent = "push" | "pull" | "manifest_put" | "manifest_pull" | "token_issued" | "token_denied" | "challenge" | "error" | "request";
 
 const RAY = /^[A-Za-z0-9-]{1,64}$/;
 const UPLOAD_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -54,9 +56,14 @@ export function requestId(ray: string | null, random: () => string): string {
   return ray !== null && RAY.test(ray) ? ray : random();
 }
 
-export function classify(f: Pick<RequestFacts, "method" | "route" | "status">): RequestEvent {
+export function classify(f: Pick<RequestFacts, "method" | "route" | "status"> & { credentials?: boolean }): RequestEvent {
   const route = routeTemplate(f.route) ?? "";
   if (route === "/token") return f.status === 200 ? "token_issued" : f.status === 401 || f.status === 429 ? "token_denied" : "error";
+  // Every docker session starts with an anonymous request answered 401 + WWW-Authenticate: the normal handshake,
+  // not a failure. A 401 to a request that carried credentials (a refused token) is one.
+  if (f.status === 401 && f.credentials === false) return "challenge";
+  // A HEAD answered 404 is a client asking whether something exists before it pushes it (docker, skopeo): routine.
+  if (f.status === 404 && f.method === "HEAD") return "request";
   if (f.status >= 400) return "error";
   if (f.status === 201 && f.method === "PUT" && route.endsWith("/manifests/:reference")) return "manifest_put";
   if (f.status === 201 && route.includes("/blobs/uploads/")) return "push";
@@ -65,8 +72,8 @@ export function classify(f: Pick<RequestFacts, "method" | "route" | "status">): 
   return "request";
 }
 
-export function levelOf(status: number): LogLevel {
-  return status >= 500 ? "error" : status >= 400 ? "warn" : "info";
+export function levelOf(status: number, event?: RequestEvent): LogLevel {
+  return status >= 500 ? "error" : status >= 400 && event !== "challenge" && event !== "request" ? "warn" : "info";
 }
 
 const pick = (value: string | null, grammar: { test(v: string): boolean }): string | undefined => (value !== null && grammar.test(value) ? value : undefined);
@@ -75,10 +82,11 @@ const count = (n: number | null): number | undefined => (n !== null && Number.is
 /** The one log line of a request: an object for `JSON.stringify`, absent fields left out. */
 export function requestLogLine(f: RequestFacts, id: string): Record<string, unknown> {
   const route = routeTemplate(f.route);
+  const event = classify(f);
   const line: Record<string, unknown> = {
-    level: levelOf(f.status),
+    level: levelOf(f.status, event),
     message: `${f.method} ${route ?? "(no route)"} ${f.status}`,
-    event: classify(f),
+    event,
     requestId: id,
     method: f.method,
     route,

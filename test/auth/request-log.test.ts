@@ -56,7 +56,10 @@ describe("request log lines under token auth", () => {
     expect(last()).toMatchObject({ event: "manifest_put", user: "bob", repository: "team/logs", digest });
 
     expect((await call("/v2/team/logs/manifests/v1")).status).toBe(401);
-    expect(last()).toMatchObject({ status: 401, code: "UNAUTHORIZED", user: "anonymous", repository: "team/logs" });
+    expect(last()).toMatchObject({ status: 401, code: "UNAUTHORIZED", user: "anonymous", repository: "team/logs", event: "challenge", level: "info" });
+    const forged = `${token.slice(0, -4)}AAAA`; // a token whose signature does not verify: a refusal, not a handshake
+    expect((await call("/v2/team/logs/manifests/v1", { headers: bearer(forged) })).status).toBe(401);
+    expect(last()).toMatchObject({ status: 401, code: "UNAUTHORIZED", user: "anonymous", event: "error", level: "warn" });
 
     const carol = (await login("carol", ["repository:team/logs:pull"])).token;
     expect((await call("/v2/team/logs/manifests/v1", { method: "DELETE", headers: bearer(carol) })).status).toBe(403);

@@ -66,6 +66,15 @@ describe("events", () => {
     expect(ev("GET", "/token", 400)).toBe("error");
     expect(ev("GET", "/v2/:name{.+}/blobs/:digest", 404)).toBe("error");
   });
+  it("tells docker's anonymous first request (the 401 challenge) from a refused token", () => {
+    const line = (credentials: boolean) => requestLogLine(facts({ method: "GET", route: "/v2/", status: 401, code: "UNAUTHORIZED", credentials }), "x");
+    expect(line(false)).toMatchObject({ level: "info", event: "challenge" });
+    expect(line(true)).toMatchObject({ level: "warn", event: "error" });
+    expect(classify({ method: "GET", route: "/v2/", status: 401 })).toBe("error"); // unknown: not called a handshake
+    const head = requestLogLine(facts({ method: "HEAD", route: "/v2/:name/blobs/:digest", status: 404, code: "BLOB_UNKNOWN" }), "x");
+    expect(head).toMatchObject({ level: "info", event: "request", code: "BLOB_UNKNOWN" }); // "do you have it?" before a push
+    expect(requestLogLine(facts({ method: "GET", route: "/v2/:name/blobs/:digest", status: 404, code: "BLOB_UNKNOWN" }), "x")).toMatchObject({ level: "warn", event: "error" });
+  });
 });
 
 describe("data point", () => {
