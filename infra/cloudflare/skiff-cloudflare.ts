@@ -6,6 +6,9 @@ import * as pulumi from "@pulumi/pulumi";
 import * as cloudflare from "@pulumi/cloudflare";
 import { DEFAULT_LIFECYCLE, GC_RUNS_PREFIX, UPLOADS_PREFIX, lifecycleProblems, type LifecycleDays } from "../layout";
 
+/** The Worker `npm run deploy` deploys: wrangler names an environment's Worker `<name>-<env>`. */
+export const DEFAULT_WORKER_NAME = "skiff-production";
+
 export interface SkiffCloudflareConfig extends Partial<LifecycleDays> {
   /** 32 hex digits (dashboard: Workers & Pages, right column). */
   accountId: string;
@@ -148,7 +151,7 @@ export function skiffCloudflare(c: SkiffCloudflareConfig): SkiffCloudflareOutput
     const domain = new cloudflare.WorkersCustomDomain("registry-domain", {
       accountId,
       hostname: c.hostname,
-      service: c.workerName ?? "skiff",
+      service: c.workerName ?? DEFAULT_WORKER_NAME,
       zoneId: c.zoneId,
     });
     registryUrl = pulumi.interpolate`https://${domain.hostname}`;

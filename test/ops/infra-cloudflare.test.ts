@@ -2,6 +2,7 @@
 // provider plugin. This is a mock because nothing of Cloudflare's API can run here; it records what the program
 // asks Cloudflare to create, and that is what is checked (the provider's own behaviour is not tested).
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
 
@@ -112,6 +113,15 @@ describe("infra/cloudflare", () => {
     const [domain] = byType(made, "workersCustomDomain:WorkersCustomDomain");
     expect(domain.inputs).toEqual({ accountId: ACCOUNT, hostname: "registry.example.com", service: "skiff", zoneId: ZONE });
     expect(await value(out.registryUrl!)).toBe("https://registry.example.com");
+  });
+
+  it("routes to the Worker `npm run deploy` deploys when no workerName is given", async () => {
+    const { DEFAULT_WORKER_NAME } = await import("../../infra/cloudflare/skiff-cloudflare");
+    // wrangler names an environment's Worker `<name>-<env>`; the deploy deploys [env.production] (scripts/deploy.ts).
+    const name = /^name = "([^"]+)"/m.exec(readFileSync(new URL("../../wrangler.toml", import.meta.url), "utf8"))?.[1];
+    expect(DEFAULT_WORKER_NAME).toBe(`${name}-production`);
+    const { made } = await run({ accountId: ACCOUNT, hostname: "registry.example.com", zoneId: ZONE });
+    expect(byType(made, "workersCustomDomain:WorkersCustomDomain").at(-1)!.inputs.service).toBe(DEFAULT_WORKER_NAME);
   });
 
   it("names every configuration problem with its fix before making anything", async () => {
