@@ -67,14 +67,17 @@ const ENTERPRISE_BODY_LIMIT = { MAX_REQUEST_BODY_MB: "5000" };
 // The API suites change storage behind the registry's back (a record tombstoned by hand) and expect the next read to
 // see it at once: no edge cache there. test/api/edge-cache.test.ts and storage-calls.test.ts turn it on themselves.
 const NO_EDGE_CACHE = { EDGE_CACHE_SECONDS: "0" };
+// One JSON line per request would put hundreds of thousands of lines into the test output: the suites that check the
+// lines (test/api/request-log, test/auth/request-log, the e2e run's secret scan) have logging on; these have it off.
+const QUIET = { LOG_REQUESTS: "false" };
 
 const projects = [
-  workers("unit", ["test/unit/**/*.test.ts", "test/storage/**/*.test.ts", "test/gc/**/*.test.ts"], { SKIFF_AUTH: "open" }),
-  workers("api-r2", ["test/api/**/*.test.ts"], { SKIFF_AUTH: "open", ...ENTERPRISE_BODY_LIMIT, ...NO_EDGE_CACHE }),
+  workers("unit", ["test/unit/**/*.test.ts", "test/storage/**/*.test.ts", "test/gc/**/*.test.ts"], { SKIFF_AUTH: "open", ...QUIET }),
+  workers("api-r2", ["test/api/**/*.test.ts"], { SKIFF_AUTH: "open", ...ENTERPRISE_BODY_LIMIT, ...NO_EDGE_CACHE, ...QUIET }),
   workers("api-auth", ["test/auth/**/*.test.ts"], await authTestBindings(), { ratelimits: authTestRateLimits() }),
-  s3Workers("api-s3", ["test/api/**/*.test.ts"], { SKIFF_AUTH: "open", BLOB_REDIRECT: "false", ...ENTERPRISE_BODY_LIMIT, ...NO_EDGE_CACHE }),
-  s3Workers("s3", ["test/s3/*.test.ts"], { SKIFF_AUTH: "open" }),
-  s3Workers("s3-faults", ["test/s3/faults/**/*.test.ts"], { SKIFF_AUTH: "open" }),
+  s3Workers("api-s3", ["test/api/**/*.test.ts"], { SKIFF_AUTH: "open", BLOB_REDIRECT: "false", ...ENTERPRISE_BODY_LIMIT, ...NO_EDGE_CACHE, ...QUIET }),
+  s3Workers("s3", ["test/s3/*.test.ts"], { SKIFF_AUTH: "open", ...QUIET }),
+  s3Workers("s3-faults", ["test/s3/faults/**/*.test.ts"], { SKIFF_AUTH: "open", ...QUIET }),
   {
     // The test/api suite in Node on a MemoryStore, through the real app and composition root (test/memory/).
     resolve: { alias: [{ find: /^cloudflare:workers$/, replacement: fileURLToPath(new URL("./test/memory/cloudflare-workers.ts", import.meta.url)) }] },

@@ -10,7 +10,7 @@ const unusedBucket = new Proxy({} as R2Bucket, {
   },
 });
 
-export const env: Env = { SKIFF_AUTH: "open", BUCKET: unusedBucket, SKIFF_TEST_TARGET: "memory" };
+export const env: Env = { SKIFF_AUTH: "open", LOG_REQUESTS: "false", BUCKET: unusedBucket, SKIFF_TEST_TARGET: "memory" };
 
 // Imported when first called: src/index imports this module (for WorkflowEntrypoint), and a static import back
 // would evaluate src/index before this module's exports exist.
