@@ -19,11 +19,6 @@ import { authTestBindings, authTestRateLimits } from "./test/auth/bindings";
 // In every project: a failed test's result leaves the test process before the next test can stall (see the file).
 const setupFiles = ["./test/support/report-failures-promptly.ts"];
 
-// The resumable SHA-256 of chunked uploads (src/lib/sha256-state.ts) is @noble/hashes: bundled by the optimizer, it
-// runs in the pool as in workerd (8 ms per MiB, measured). Left to vite's module transform, every call between its
-// modules goes through an import accessor: about 145 ms per MiB, and a 1 GiB chunked upload takes minutes longer.
-const deps = { optimizer: { ssr: { enabled: true, include: ["@noble/hashes/sha2.js"] } } };
-
 const workers = (name: string, include: string[], vars: Record<string, string>, miniflare: Record<string, unknown> = {}) => ({
   plugins: [
     cloudflareTest({
@@ -31,7 +26,7 @@ const workers = (name: string, include: string[], vars: Record<string, string>, 
       miniflare: { bindings: vars, ...miniflare },
     }),
   ],
-  test: { name, include, setupFiles, testTimeout: 120_000, deps },
+  test: { name, include, setupFiles, testTimeout: 120_000 },
 });
 
 // A workers project whose worker uses STORAGE_BACKEND=s3 on the RGW that the project's globalSetup starts.
@@ -58,7 +53,7 @@ const s3Workers = (name: string, include: string[], vars: Record<string, string>
   ],
   // As wrangler.toml's [alias]: the AWS SDK's XML parser that works in Workers (see src/storage/sdk-xml.ts).
   resolve: { alias: [{ find: /^@aws-sdk\/xml-builder$/, replacement: fileURLToPath(new URL("./src/storage/sdk-xml.ts", import.meta.url)) }] },
-  test: { name, include, setupFiles, testTimeout: 120_000, hookTimeout: 120_000, globalSetup: ["./test/s3/global-setup.ts"], deps },
+  test: { name, include, setupFiles, testTimeout: 120_000, hookTimeout: 120_000, globalSetup: ["./test/s3/global-setup.ts"] },
 });
 
 // The request body limit of a Cloudflare Enterprise zone (up to 5 GB): the API suites send 1 GiB in one request
@@ -80,7 +75,13 @@ const projects = [
   s3Workers("s3-faults", ["test/s3/faults/**/*.test.ts"], { SKIFF_AUTH: "open", ...QUIET }),
   {
     // The test/api suite in Node on a MemoryStore, through the real app and composition root (test/memory/).
-    resolve: { alias: [{ find: /^cloudflare:workers$/, replacement: fileURLToPath(new URL("./test/memory/cloudflare-workers.ts", import.meta.url)) }] },
+    // and the SHA-256 binary that wrangler and the workers pool import as a compiled module (test/memory/sha256-wasm.ts).
+    resolve: {
+      alias: [
+        { find: /^cloudflare:workers$/, replacement: fileURLToPath(new URL("./test/memory/cloudflare-workers.ts", import.meta.url)) },
+        { find: /^\.\/vendor\/sha256\.wasm$/, replacement: fileURLToPath(new URL("./test/memory/sha256-wasm.ts", import.meta.url)) },
+      ],
+    },
     test: {
       name: "api-memory",
       include: ["test/api/**/*.test.ts"],

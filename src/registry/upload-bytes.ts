@@ -17,9 +17,10 @@ import type { Sha256State } from "../lib/sha256-state";
 import { MAX_PARTS, partNumbers, type MultipartRef, type PartNumbers, type UploadContent } from "./upload-state";
 
 /**
- * The most bytes one request hashes in JavaScript to carry a chunked upload's SHA-256 (lib/sha256-state.ts, about
- * 8 ms of CPU per MiB in workerd: 8 s here). A chunk larger than that drops the carried state: the final PUT then
- * reads the object back through the native digest, instead of a request running into its CPU limit (30 s by default).
+ * The most bytes one request hashes in WebAssembly to carry a chunked upload's SHA-256 (lib/sha256-state.ts, about
+ * 3 to 4 ms of CPU per MiB in workerd: 3 to 4 s here). A chunk larger than that drops the carried state: the final PUT
+ * then reads the object back through the native digest, instead of a request running into its CPU limit (30 s by
+ * default).
  */
 export const CARRY_MAX_BYTES = 1024 ** 3;
 /** The largest request stored as one object (R2 and S3 take single puts up to 5 GB). */
