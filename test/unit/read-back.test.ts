@@ -3,34 +3,17 @@
 // record will carry). On the MemoryStore; the 1 GiB uploads of test/api run it on R2 and S3.
 import { describe, expect, it } from "vitest";
 import { hashStored } from "../../src/registry/upload-bytes";
-import { RegistryError } from "../../src/protocol/errors";
 import { MemoryStore } from "../../src/storage/memory";
+import { bytes, rejection } from "./helpers";
 
 const MiB = 1024 * 1024;
 const READ = MiB; // its read size
 
-function bytes(n: number, seed = 1): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
 
 async function hex(algorithm: "SHA-256" | "SHA-512", data: Uint8Array): Promise<string> {
   return [...new Uint8Array(await crypto.subtle.digest(algorithm, data))].map((v) => v.toString(16).padStart(2, "0")).join("");
 }
 
-async function rejection(p: Promise<unknown>): Promise<RegistryError> {
-  const err = await p.then(
-    () => null,
-    (e) => e,
-  );
-  expect(err).toBeInstanceOf(RegistryError);
-  return err as RegistryError;
-}
 
 describe("hashStored", () => {
   // Sizes around the read size, so every seam is crossed.

@@ -5,18 +5,10 @@
 import { describe, expect, it } from "vitest";
 import { Sha256State } from "../../src/lib/sha256-state";
 import sha256Wasm from "../../src/lib/vendor/sha256.wasm";
+import { bytes } from "./helpers";
 
 const MiB = 1024 * 1024;
 
-function bytes(n: number, seed = 1): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
 
 const hex = (b: ArrayBuffer) => [...new Uint8Array(b)].map((v) => v.toString(16).padStart(2, "0")).join("");
 const subtle = async (data: Uint8Array) => hex(await crypto.subtle.digest("SHA-256", data));

@@ -17,6 +17,7 @@ import { appendChunk, completeUpload, loadUpload, startUpload, type UploadSessio
 import { MemoryStore } from "../../src/storage/memory";
 import { R2Store } from "../../src/storage/r2";
 import type { ListOptions, ObjectStore, PartRef, PutBody, PutOptions } from "../../src/storage/types";
+import { bytes, rejection } from "./helpers";
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
@@ -93,15 +94,6 @@ async function setup(make: () => Promise<ObjectStore>): Promise<{ deps: Registry
   return { store, deps: { store, settings: { ...config.registry, partSize: PART, maxRequestBodyBytes: 5000 * 1_000_000 } } };
 }
 
-function bytes(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
 
 function streamOf(data: Uint8Array): ReadableStream<Uint8Array> {
   return new ReadableStream({
@@ -173,14 +165,6 @@ async function storedHex(store: ObjectStore, key: string, algorithm: "SHA-256" |
   return [...new Uint8Array(await crypto.subtle.digest(algorithm, b))].map((v) => v.toString(16).padStart(2, "0")).join("");
 }
 
-async function rejection(p: Promise<unknown>): Promise<RegistryError> {
-  const err = await p.then(
-    () => null,
-    (e) => e,
-  );
-  expect(err).toBeInstanceOf(RegistryError);
-  return err as RegistryError;
-}
 
 async function stateOf(deps: RegistryDeps, s: UploadSession) {
   const obj = await deps.store.get(keys.uploadState(s.state.id));
