@@ -2,6 +2,7 @@
 // `NAME:<hash>` for a password read from the terminal (hidden) or stdin, or a generated one (robots, CI).
 // Only the hash goes into the Worker's secret; the password is shown once, only when generated.
 import { MAX_ITERATIONS, randomPassword, userLine } from "./lib/credentials";
+import { promptHidden } from "./lib/prompt";
 
 async function readPassword(): Promise<string> {
   if (!process.stdin.isTTY) {
@@ -9,31 +10,8 @@ async function readPassword(): Promise<string> {
     for await (const chunk of process.stdin) text += chunk;
     return text.replace(/\r?\n$/, "");
   }
-  const ask = (prompt: string) =>
-    new Promise<string>((resolve) => {
-      process.stderr.write(prompt);
-      const stdin = process.stdin;
-      stdin.setRawMode(true);
-      stdin.resume();
-      let value = "";
-      const onData = (buf: Buffer) => {
-        for (const ch of buf.toString("utf8")) {
-          if (ch === "\r" || ch === "\n") {
-            stdin.setRawMode(false);
-            stdin.pause();
-            stdin.off("data", onData);
-            process.stderr.write("\n");
-            return resolve(value);
-          }
-          if (ch === "\u0003") process.exit(130);
-          if (ch === "\u007f") value = value.slice(0, -1);
-          else value += ch;
-        }
-      };
-      stdin.on("data", onData);
-    });
-  const first = await ask("Password: ");
-  const again = await ask("Again: ");
+  const first = await promptHidden("Password");
+  const again = await promptHidden("Again");
   if (first !== again) throw new Error("the passwords differ");
   return first;
 }

@@ -6,7 +6,8 @@ import { generateSigningKey, hashPassword } from "../credentials";
 import { PBKDF2_MIN_ITERATIONS } from "../../../src/auth/passwords";
 import type { SettingName } from "../../../src/config/settings";
 import { checkDeployment, requiredSecrets, ZONE_PLANS, type WorkersPlan, type ZonePlan } from "./checks";
-import { parseSecretsText, promptHidden, readAll, readSecretFile, readSecretsFile, type Secrets } from "./secrets";
+import { parseSecretsText, readAll, readSecretFile, readSecretsFile, type Secrets } from "./secrets";
+import { promptHidden } from "../prompt";
 import { readTarget, type DeployTarget } from "./target";
 import type { WranglerRunner } from "./runner";
 
@@ -155,7 +156,7 @@ export async function runDeploy(o: DeployOptions, io: DeployIO): Promise<number>
     if (missing.length && o.prompt && io.stdin.isTTY && !o.secretsStdin) {
       err(`Secrets not supplied and not stored in the account: ${missing.join(", ")}. Paste each (not shown; one line):`);
       for (const name of missing) {
-        const v = await promptHidden(name, io.stdin);
+        const v = (await promptHidden(name, io.stdin)).trim();
         if (v) supplied.set(name, v);
       }
     }
